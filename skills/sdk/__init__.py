@@ -1,0 +1,35 @@
+"""The skill SDK: everything a skill author needs to publish a sidecar.
+
+```python
+from skills.sdk import Skill, ToolError, Context
+
+skill = Skill("helm", instructions="Inspect and change Helm releases.")
+
+@skill.tool(read_only=True)
+async def release_status(ctx: Context, release: str, namespace: str = "default") -> str:
+    \"\"\"Show the status of a Helm release.
+
+    Args:
+        release: Release name.
+        namespace: Kubernetes namespace.
+    \"\"\"
+    return await ctx.run(["helm", "status", release, "-n", namespace])
+```
+
+Serve it with `podium skill serve path/to/file.py:skill`, or `serve(skill, socket=...)`.
+"""
+
+from skills.sdk._context import Context, ToolError
+from skills.sdk._server import serve, serve_forever
+from skills.sdk._skill import Annotations, Skill, ToolDef, ToolOutput
+
+__all__ = [
+    "Annotations",
+    "Context",
+    "Skill",
+    "ToolDef",
+    "ToolError",
+    "ToolOutput",
+    "serve",
+    "serve_forever",
+]

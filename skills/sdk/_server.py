@@ -1,0 +1,128 @@
+"""Serve a Skill over gRPC (Unix socket or TCP), with the standard health service.
+
+Start-up order matters: the skill's lifespan runs first, then the socket is bound, then
+health turns SERVING, so an agent that sees the socket never talks to a half-started skill.
+On SIGTERM health turns NOT_SERVING, in-flight calls get a grace period, then are cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from protos import skill_pb2 as pb
+from protos import skill_pb2_grpc as pb_grpc
+from skills.sdk._context import Context
+from skills.sdk._skill import Skill
+
+# Tool outputs can be large (a 10 MB log); the agent cuts them for the model, not the wire.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+GRPC_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+]
+# Linux's limit for a Unix socket path (sun_path is 108 bytes, including the NUL).
+MAX_SOCKET_PATH = 107
+
+
+class _Servicer(pb_grpc.SkillServicer):
+    def __init__(self, skill: Skill, workspace: Path, run_id: str) -> None:
+        self.skill = skill
+        self.workspace = workspace
+        self.run_id = run_id
+
+    async def Describe(  # noqa: N802 (gRPC method name)
+        self, request: pb.DescribeRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> pb.SkillDescription:
+        return self.skill.describe()
+
+    async def Invoke(  # noqa: N802 (gRPC method name)
+        self, request: pb.InvokeRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> AsyncIterator[pb.InvokeEvent]:
+        events: asyncio.Queue[pb.InvokeEvent | None] = asyncio.Queue()
+        deadline = None
+        if request.deadline_unix_ms:
+            deadline = time.monotonic() + max(0.0, request.deadline_unix_ms / 1000 - time.time())
+        ctx = Context(workspace=self.workspace, run_id=request.run_id or self.run_id,
+                      call_id=request.call_id, log=self.skill.log, deadline=deadline,
+                      _emit=events.put_nowait)
+        task = asyncio.create_task(self.skill.call(request, ctx))
+        task.add_done_callback(lambda _: events.put_nowait(None))
+        try:
+            while (event := await events.get()) is not None:
+                yield event
+            yield pb.InvokeEvent(result=task.result())
+        finally:
+            # The client went away (cancel, deadline) or the server is stopping: stop the tool.
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+
+async def serve(
+    skill: Skill,
+    *,
+    socket: Path | None = None,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    workspace: Path | None = None,
+    run_id: str | None = None,
+    stop: asyncio.Event | None = None,
+    grace: float = 5.0,
+) -> None:
+    """Serve `skill` until `stop` is set (or SIGTERM/SIGINT when `stop` is None)."""
+    if (socket is None) == (port is None):
+        raise ValueError("give exactly one of socket or port")
+    workspace = workspace or Path(os.environ.get("PODIUM_WORKSPACE", "/workspace"))
+    run_id = run_id or os.environ.get("PODIUM_RUN_ID", "local")
+    if socket is not None and len(str(socket.absolute())) > MAX_SOCKET_PATH:
+        raise ValueError(f"socket path is longer than {MAX_SOCKET_PATH} bytes: {socket} "
+                         "(use a shorter workspace path)")
+    stop = stop or _stop_on_signals()
+    async with skill.running():
+        server = grpc.aio.server(options=GRPC_OPTIONS)
+        pb_grpc.add_SkillServicer_to_server(_Servicer(skill, workspace, run_id), server)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        if socket is not None:
+            socket.parent.mkdir(parents=True, exist_ok=True)
+            socket.unlink(missing_ok=True)
+            server.add_insecure_port(f"unix:{socket.absolute()}")
+        else:
+            server.add_insecure_port(f"{host}:{port}")
+        await server.start()
+        for service in ("", "podium.skill.v1.Skill"):
+            await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+        skill.log.info("skill %s serving on %s", skill.name, socket or f"{host}:{port}")
+        try:
+            await stop.wait()
+        finally:
+            await health_servicer.enter_graceful_shutdown()
+            await server.stop(grace)
+            if socket is not None:
+                socket.unlink(missing_ok=True)
+            skill.log.info("skill %s stopped", skill.name)
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def serve_forever(skill: Skill, **kwargs: object) -> None:
+    """Blocking form of `serve`, for a skill file's `if __name__ == "__main__":`."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(serve(skill, **kwargs))  # pyright: ignore[reportArgumentType]
