@@ -1,0 +1,1 @@
+"""The agent side: run spec, loop, model adapters, skill client, launchers, CLI."""

@@ -1,0 +1,186 @@
+"""The run spec (what to run) and the run's files (where things go in the workspace).
+
+A launcher writes the spec to `/workspace/.podium/run.json`; the agent and the skills read
+it from there. It is the one input every backend (local, docker, kubernetes) shares.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# A skill's name becomes a socket file and a container name: keep it a DNS label.
+NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+DEFAULT_MODEL = "openai:gpt-4.1-mini"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Resources(_Strict):
+    cpu: str | None = None
+    """CPU limit, Kubernetes notation ("500m", "2")."""
+    memory: str | None = None
+    """Memory limit, Kubernetes notation ("256Mi")."""
+
+
+class SkillSpec(_Strict):
+    name: str
+    """Instance name: the socket is `sockets/NAME.sock`, the container `skill-NAME`."""
+    source: str
+    """A built-in skill (`workspace`, `memory`, `mcp`...), `module:attr` or `file.py:attr`."""
+    image: str | None = None
+    """Container image for docker/kubernetes; built-ins default to Podium's own images."""
+    config: str | None = None
+    """A config file for the skill (the MCP bridge's servers.json); given as PODIUM_SKILL_CONFIG."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """Plain environment for this skill only."""
+    secret_env: list[str] = Field(default_factory=list)
+    """Names of secret environment variables only this skill receives (from the launcher's
+    environment locally, from the run's Secret in a cluster). Never logged."""
+    resources: Resources = Field(default_factory=Resources)
+
+    @field_validator("name")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not NAME_RE.match(value):
+            raise ValueError(f"skill name {value!r} must be lowercase letters, digits and '-' "
+                             "(at most 40 characters)")
+        return value
+
+
+class Limits(_Strict):
+    max_turns: int = Field(30, ge=1)
+    """Model turns before the run fails."""
+    timeout_s: float = Field(600, gt=0)
+    """Deadline for the whole run; in-flight tool calls are cancelled at the skill."""
+    max_tokens: int | None = Field(None, ge=1)
+    """Token budget (input + output) for the whole run."""
+    tool_timeout_s: float = Field(300, gt=0)
+    """Deadline for one tool call."""
+    max_tool_output_chars: int = Field(16_000, ge=200)
+    """Tool output beyond this is cut for the model and kept whole in `.podium/outputs/`."""
+    readiness_timeout_s: float = Field(30, gt=0)
+    """How long the agent waits for every skill to answer its health check."""
+
+
+class Policy(_Strict):
+    read_only: bool = False
+    """Offer the model only tools annotated read-only."""
+    deny_tools: list[str] = Field(default_factory=list)
+    """Glob patterns of tool names never offered to the model."""
+
+
+class MemorySettings(_Strict):
+    scope: str = "default"
+    """Memories are kept per scope (e.g. `tenant/agent`); a run sees only its own."""
+    recall: bool = False
+    """Before the first turn, put the memories most relevant to the task in the system prompt."""
+    recall_limit: int = Field(5, ge=1, le=50)
+    summary: bool = False
+    """After a successful run, store a short summary as a memory."""
+
+
+class Sandbox(_Strict):
+    runtime_class: str | None = None
+    """Kubernetes RuntimeClass (`gvisor` maps to Docker's `runsc` runtime)."""
+    network: Literal["bridge", "host", "none"] = "bridge"
+    """Docker backend only: the Pod's network (tests use `host` to stay on loopback)."""
+
+
+class RunSpec(_Strict):
+    run_id: str = Field(default_factory=lambda: "run-" + secrets.token_hex(4))
+    task: str = Field(min_length=1)
+    model: str = Field(default_factory=lambda: os.environ.get("PODIUM_MODEL", DEFAULT_MODEL))
+    system_prompt: str | None = None
+    temperature: float | None = None
+    skills: list[SkillSpec] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)  # pyright: ignore[reportArgumentType]
+    policy: Policy = Field(default_factory=Policy)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
+    sandbox: Sandbox = Field(default_factory=Sandbox)
+    agent_image: str | None = None
+    """Container image for the agent (docker/kubernetes)."""
+    model_env: list[str] = Field(default_factory=list)
+    """Environment variables the agent needs for its model (API keys, base URLs)."""
+
+    @field_validator("skills")
+    @classmethod
+    def _unique(cls, skills: list[SkillSpec]) -> list[SkillSpec]:
+        names = [s.name for s in skills]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"skill names must be unique; repeated: {', '.join(dupes)}")
+        return skills
+
+    @classmethod
+    def load(cls, path: Path) -> RunSpec:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"run spec not found: {path}") from None
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            return cls.model_validate(yaml.safe_load(text))
+        return cls.model_validate_json(text)
+
+    def save(self, path: Path) -> None:
+        write_atomic(path, self.model_dump_json(indent=2, exclude_none=True))
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where a run keeps its records inside the workspace."""
+
+    workspace: Path
+
+    @property
+    def podium(self) -> Path:
+        return self.workspace / ".podium"
+
+    @property
+    def spec(self) -> Path:
+        return self.podium / "run.json"
+
+    @property
+    def result(self) -> Path:
+        return self.podium / "result.json"
+
+    @property
+    def events(self) -> Path:
+        return self.podium / "events.jsonl"
+
+    @property
+    def sockets(self) -> Path:
+        return self.podium / "sockets"
+
+    @property
+    def outputs(self) -> Path:
+        return self.podium / "outputs"
+
+    def socket(self, skill: str) -> Path:
+        return self.sockets / f"{skill}.sock"
+
+    def create(self) -> RunPaths:
+        for folder in (self.sockets, self.outputs):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)

@@ -1,0 +1,29 @@
+"""Shared fixtures. Async tests use anyio's plugin on asyncio: `@pytest.mark.anyio`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Fail closed: no test may reach a real, paid model by accident.
+for _key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "PODIUM_MODEL"):
+    os.environ.pop(_key, None)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def workspace() -> Iterator[Path]:
+    """A short workspace path: Unix socket paths are limited to 107 bytes, and pytest's
+    tmp_path can be longer than that once `.podium/sockets/NAME.sock` is added."""
+    path = Path(tempfile.mkdtemp(prefix="pw-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
