@@ -68,8 +68,9 @@ class Usage:
     output_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(self.input_tokens + other.input_tokens,
-                     self.output_tokens + other.output_tokens)
+        return Usage(
+            self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens
+        )
 
     @property
     def total(self) -> int:
@@ -164,7 +165,12 @@ class SkillClient(Protocol):
     async def describe(self) -> SkillInfo: ...
 
     async def invoke(
-        self, call_id: str, tool: str, arguments: str, *, deadline: float | None,
+        self,
+        call_id: str,
+        tool: str,
+        arguments: str,
+        *,
+        deadline: float | None,
         on_event: ProgressCallback | None = None,
     ) -> ToolOutcome: ...
 

@@ -11,7 +11,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -51,23 +51,25 @@ class SkillSpec(_Strict):
     @classmethod
     def _dns_label(cls, value: str) -> str:
         if not NAME_RE.match(value):
-            raise ValueError(f"skill name {value!r} must be lowercase letters, digits and '-' "
-                             "(at most 40 characters)")
+            raise ValueError(
+                f"skill name {value!r} must be lowercase letters, digits and '-' "
+                "(at most 40 characters)"
+            )
         return value
 
 
 class Limits(_Strict):
-    max_turns: int = Field(30, ge=1)
+    max_turns: Annotated[int, Field(ge=1)] = 30
     """Model turns before the run fails."""
-    timeout_s: float = Field(600, gt=0)
+    timeout_s: Annotated[float, Field(gt=0)] = 600
     """Deadline for the whole run; in-flight tool calls are cancelled at the skill."""
-    max_tokens: int | None = Field(None, ge=1)
+    max_tokens: Annotated[int | None, Field(ge=1)] = None
     """Token budget (input + output) for the whole run."""
-    tool_timeout_s: float = Field(300, gt=0)
+    tool_timeout_s: Annotated[float, Field(gt=0)] = 300
     """Deadline for one tool call."""
-    max_tool_output_chars: int = Field(16_000, ge=200)
+    max_tool_output_chars: Annotated[int, Field(ge=200)] = 16_000
     """Tool output beyond this is cut for the model and kept whole in `.podium/outputs/`."""
-    readiness_timeout_s: float = Field(30, gt=0)
+    readiness_timeout_s: Annotated[float, Field(gt=0)] = 30
     """How long the agent waits for every skill to answer its health check."""
 
 
@@ -83,7 +85,7 @@ class MemorySettings(_Strict):
     """Memories are kept per scope (e.g. `tenant/agent`); a run sees only its own."""
     recall: bool = False
     """Before the first turn, put the memories most relevant to the task in the system prompt."""
-    recall_limit: int = Field(5, ge=1, le=50)
+    recall_limit: Annotated[int, Field(ge=1, le=50)] = 5
     summary: bool = False
     """After a successful run, store a short summary as a memory."""
 
@@ -101,8 +103,8 @@ class RunSpec(_Strict):
     model: str = Field(default_factory=lambda: os.environ.get("PODIUM_MODEL", DEFAULT_MODEL))
     system_prompt: str | None = None
     temperature: float | None = None
-    skills: list[SkillSpec] = Field(default_factory=list)
-    limits: Limits = Field(default_factory=Limits)  # pyright: ignore[reportArgumentType]
+    skills: list[SkillSpec] = Field(default_factory=lambda: list[SkillSpec]())
+    limits: Limits = Field(default_factory=Limits)
     policy: Policy = Field(default_factory=Policy)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     sandbox: Sandbox = Field(default_factory=Sandbox)

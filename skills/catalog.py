@@ -40,15 +40,15 @@ def load_skill(spec: str) -> Skill:
     target = BUILTIN.get(spec, spec)
     if ":" not in target:
         known = ", ".join(sorted(BUILTIN))
-        raise SkillLoadError(f"unknown skill {spec!r}: use a built-in ({known}), "
-                             "MODULE:ATTR or path/to/file.py:ATTR")
+        raise SkillLoadError(
+            f"unknown skill {spec!r}: use a built-in ({known}), MODULE:ATTR or path/to/file.py:ATTR"
+        )
     where, attr = target.rsplit(":", 1)
     if where.endswith(".py"):
         path = Path(where).resolve()
         if not path.is_file():
             raise SkillLoadError(f"skill file not found: {where}")
-        module_spec = importlib.util.spec_from_file_location(f"podium_user_skill_{path.stem}",
-                                                             path)
+        module_spec = importlib.util.spec_from_file_location(f"podium_user_skill_{path.stem}", path)
         if module_spec is None or module_spec.loader is None:
             raise SkillLoadError(f"cannot load {where} as a Python module")
         module = importlib.util.module_from_spec(module_spec)

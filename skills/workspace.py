@@ -48,10 +48,12 @@ def workspace_read(ctx: Context, path: str, offset: int = 0, limit: int = MAX_RE
         raise ToolError(f"no such file: {path}")
     text = target.read_text(encoding="utf-8", errors="replace")
     limit = max(1, min(limit, MAX_READ))
-    chunk = text[offset:offset + limit]
+    chunk = text[offset : offset + limit]
     if offset + limit < len(text):
-        chunk += (f"\n[... {len(text) - offset - limit} more characters; "
-                  f"read on with offset={offset + limit}]")
+        chunk += (
+            f"\n[... {len(text) - offset - limit} more characters; "
+            f"read on with offset={offset + limit}]"
+        )
     return chunk
 
 

@@ -48,8 +48,11 @@ class Context:
     def progress(self, progress: float, total: float = 0.0, message: str = "") -> None:
         """Stream a progress event to the agent (shown live to the user)."""
         if self._emit:
-            self._emit(pb.InvokeEvent(progress=pb.Progress(progress=progress, total=total,
-                                                           message=message)))
+            self._emit(
+                pb.InvokeEvent(
+                    progress=pb.Progress(progress=progress, total=total, message=message)
+                )
+            )
 
     def report(self, message: str, level: str = "info") -> None:
         """Stream a log line to the agent's event log (not to the model)."""
@@ -99,9 +102,14 @@ class Context:
         dropped (and said so). On timeout or cancellation the child's whole process group is
         sent SIGTERM, then SIGKILL.
         """
-        result = await run_process(argv, timeout=_min_timeout(timeout, self.remaining()),
-                                   max_output=max_output, cwd=cwd or self.workspace, env=env,
-                                   stdin=stdin)
+        result = await run_process(
+            argv,
+            timeout=_min_timeout(timeout, self.remaining()),
+            max_output=max_output,
+            cwd=cwd or self.workspace,
+            env=env,
+            stdin=stdin,
+        )
         if check and result.returncode != 0:
             tail = result.stderr.strip()[-2000:] or result.stdout.strip()[-2000:]
             raise ToolError(f"{argv[0]} exited with code {result.returncode}: {tail}")
@@ -146,7 +154,7 @@ async def run_process(
     stdin: str | bytes | None = None,
 ) -> ProcessResult:
     """The engine behind `Context.run`; see there."""
-    if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
+    if isinstance(argv, str) or not argv or not all(type(a) is str for a in argv):
         raise TypeError("argv must be a non-empty list of strings (no shell strings)")
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -169,8 +177,9 @@ async def run_process(
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 await proc.stdin.drain()
             proc.stdin.close()
-        out, err = await asyncio.gather(_read_capped(proc.stdout, max_output),
-                                        _read_capped(proc.stderr, max_output))
+        out, err = await asyncio.gather(
+            _read_capped(proc.stdout, max_output), _read_capped(proc.stderr, max_output)
+        )
         return ProcessResult(await proc.wait(), out, err)
 
     try:

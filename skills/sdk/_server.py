@@ -15,6 +15,7 @@ import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Protocol, cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -34,27 +35,39 @@ GRPC_OPTIONS = [
 MAX_SOCKET_PATH = 107
 
 
+class _Health(Protocol):
+    """The part of grpc_health's (untyped) asyncio servicer we use."""
+
+    async def set(self, service: str, status: int) -> None: ...
+    async def enter_graceful_shutdown(self) -> None: ...
+
+
 class _Servicer(pb_grpc.SkillServicer):
     def __init__(self, skill: Skill, workspace: Path, run_id: str) -> None:
         self.skill = skill
         self.workspace = workspace
         self.run_id = run_id
 
-    async def Describe(  # noqa: N802 (gRPC method name)
+    async def Describe(  # gRPC's method name
         self, request: pb.DescribeRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> pb.SkillDescription:
         return self.skill.describe()
 
-    async def Invoke(  # noqa: N802 (gRPC method name)
+    async def Invoke(  # gRPC's method name
         self, request: pb.InvokeRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> AsyncIterator[pb.InvokeEvent]:
         events: asyncio.Queue[pb.InvokeEvent | None] = asyncio.Queue()
         deadline = None
         if request.deadline_unix_ms:
             deadline = time.monotonic() + max(0.0, request.deadline_unix_ms / 1000 - time.time())
-        ctx = Context(workspace=self.workspace, run_id=request.run_id or self.run_id,
-                      call_id=request.call_id, log=self.skill.log, deadline=deadline,
-                      _emit=events.put_nowait)
+        ctx = Context(
+            workspace=self.workspace,
+            run_id=request.run_id or self.run_id,
+            call_id=request.call_id,
+            log=self.skill.log,
+            deadline=deadline,
+            _emit=events.put_nowait,
+        )
         task = asyncio.create_task(self.skill.call(request, ctx))
         task.add_done_callback(lambda _: events.put_nowait(None))
         try:
@@ -86,14 +99,17 @@ async def serve(
     workspace = workspace or Path(os.environ.get("PODIUM_WORKSPACE", "/workspace"))
     run_id = run_id or os.environ.get("PODIUM_RUN_ID", "local")
     if socket is not None and len(str(socket.absolute())) > MAX_SOCKET_PATH:
-        raise ValueError(f"socket path is longer than {MAX_SOCKET_PATH} bytes: {socket} "
-                         "(use a shorter workspace path)")
+        raise ValueError(
+            f"socket path is longer than {MAX_SOCKET_PATH} bytes: {socket} "
+            "(use a shorter workspace path)"
+        )
     stop = stop or _stop_on_signals()
     async with skill.running():
         server = grpc.aio.server(options=GRPC_OPTIONS)
         pb_grpc.add_SkillServicer_to_server(_Servicer(skill, workspace, run_id), server)
-        health_servicer = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        # grpc_health ships no types for its asyncio servicer; it is used in these lines only.
+        health_servicer = cast(_Health, health.aio.HealthServicer())  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)  # pyright: ignore[reportUnknownMemberType]
         if socket is not None:
             socket.parent.mkdir(parents=True, exist_ok=True)
             socket.unlink(missing_ok=True)

@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast, get_type_hints
@@ -71,8 +71,12 @@ class ToolDef:
             name=self.name,
             description=self.description,
             input_schema_json=json.dumps(self.input_schema),
-            annotations=pb.ToolAnnotations(read_only=a.read_only, destructive=a.destructive,
-                                           idempotent=a.idempotent, open_world=a.open_world),
+            annotations=pb.ToolAnnotations(
+                read_only=a.read_only,
+                destructive=a.destructive,
+                idempotent=a.idempotent,
+                open_world=a.open_world,
+            ),
         )
 
 
@@ -99,7 +103,7 @@ class Skill:
 
     def tool(
         self,
-        fn: F | None = None,
+        fn: Callable[..., Any] | None = None,
         *,
         name: str | None = None,
         description: str | None = None,
@@ -113,10 +117,15 @@ class Skill:
         """
 
         def register(func: F) -> F:
-            tool = tool_from_function(func, name=name, description=description, timeout=timeout,
-                                      annotations=Annotations(read_only=read_only,
-                                                              destructive=destructive,
-                                                              idempotent=read_only))
+            tool = tool_from_function(
+                func,
+                name=name,
+                description=description,
+                timeout=timeout,
+                annotations=Annotations(
+                    read_only=read_only, destructive=destructive, idempotent=read_only
+                ),
+            )
             self.add_tool(tool)
             return func
 
@@ -138,7 +147,7 @@ class Skill:
         )
 
     @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
+    async def running(self) -> AsyncGenerator[None]:
         """Enter the skill's lifespan (open databases, connect servers...)."""
         if self.lifespan is None:
             yield
@@ -152,8 +161,9 @@ class Skill:
         tool = self.tools.get(request.tool)
         if tool is None:
             known = ", ".join(sorted(self.tools)) or "none"
-            return _error(kind.UNKNOWN_TOOL,
-                          f"unknown tool {request.tool!r}; this skill has: {known}")
+            return _error(
+                kind.UNKNOWN_TOOL, f"unknown tool {request.tool!r}; this skill has: {known}"
+            )
         try:
             raw = json.loads(request.arguments_json or "{}")
         except json.JSONDecodeError as exc:
@@ -166,18 +176,23 @@ class Skill:
             async with asyncio.timeout(timeout):
                 value = await tool.handler(ctx, cast(dict[str, Any], raw))
         except TimeoutError:
-            return _error(kind.TIMEOUT, f"{tool.name} timed out after "
-                                        f"{time.monotonic() - started:.1f}s")
+            return _error(
+                kind.TIMEOUT, f"{tool.name} timed out after {time.monotonic() - started:.1f}s"
+            )
         except ToolError as exc:
             return _error(kind.TOOL, str(exc) or type(exc).__name__)
         except pydantic.ValidationError as exc:
             return _error(kind.INVALID_ARGUMENTS, _explain(exc))
         except Exception:
             error_id = uuid.uuid4().hex[:8]
-            self.log.exception("tool %s failed (error id %s, call %s)", tool.name, error_id,
-                               request.call_id)
-            return _error(kind.INTERNAL, f"internal error in skill {self.name!r} "
-                                         f"(error id {error_id}; details are in the skill's log)")
+            self.log.exception(
+                "tool %s failed (error id %s, call %s)", tool.name, error_id, request.call_id
+            )
+            return _error(
+                kind.INTERNAL,
+                f"internal error in skill {self.name!r} "
+                f"(error id {error_id}; details are in the skill's log)",
+            )
         return _to_result(value, ctx.artifacts)
 
 
@@ -211,7 +226,8 @@ def tool_from_function(
     )
     schema = _clean_schema(model.model_json_schema())  # pyright: ignore[reportUnknownMemberType]
     text = description or "\n\n".join(
-        part for part in (doc.short_description, doc.long_description) if part)
+        part for part in (doc.short_description, doc.long_description) if part
+    )
 
     is_async = inspect.iscoroutinefunction(func)
 
@@ -225,12 +241,19 @@ def tool_from_function(
         # Sync tools run in a thread so one slow call does not stall the others.
         return await asyncio.to_thread(functools.partial(func, **kwargs))
 
-    return ToolDef(name=name or func.__name__, description=text.strip(), input_schema=schema,
-                   handler=handler, annotations=annotations, timeout=timeout)
+    return ToolDef(
+        name=name or func.__name__,
+        description=text.strip(),
+        input_schema=schema,
+        handler=handler,
+        annotations=annotations,
+        timeout=timeout,
+    )
 
 
 def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """Drop pydantic's `title` noise; models read names and descriptions, not titles."""
+
     def strip(node: Any) -> Any:
         if isinstance(node, dict):
             items = cast(Mapping[str, Any], node).items()
@@ -245,8 +268,9 @@ def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _explain(exc: pydantic.ValidationError) -> str:
-    problems = [f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
-                for e in exc.errors()]
+    problems = [
+        f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors()
+    ]
     return "invalid arguments: " + "; ".join(problems)
 
 
