@@ -6,7 +6,7 @@ module: `models/openai_model.py`, `skill_client.py`, `launchers/local.py`, ...
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -184,4 +184,6 @@ class Launcher(Protocol):
     """Starts a run's skills and agent somewhere (processes, containers, a cluster) and
     streams the agent's events back. Implementations: `runtime.launchers.*`."""
 
-    def launch(self) -> AsyncIterator[dict[str, Any]]: ...
+    def launch(self) -> AsyncGenerator[dict[str, Any]]:
+        """Start the run; yield its events; stop everything it started when closed."""
+        ...

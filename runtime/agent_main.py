@@ -1,0 +1,179 @@
+"""The agent process (`podium agent`): what runs in the agent container.
+
+Reads `.podium/run.json`, waits for its skills, runs the loop, and always leaves
+`result.json` and `events.jsonl` behind, whatever happened, including SIGTERM. In a Pod it
+also writes a one-line summary to the termination message, which the controller reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from runtime.base import ModelError, ModelSettings, SkillClient, SkillInfo, ToolOutcome
+from runtime.events import EventLog, RunError, RunResult
+from runtime.loop import Agent, AgentConfig
+from runtime.models import get_model
+from runtime.skill_client import SkillNotReadyError, connect_skills
+from runtime.spec import RunPaths, RunSpec
+
+TERMINATION_LOG = Path("/dev/termination-log")
+log = logging.getLogger("podium.agent")
+
+
+async def run_agent(workspace: Path, stream: TextIO | None = sys.stdout) -> RunResult:
+    paths = RunPaths(workspace)
+    paths.podium.mkdir(parents=True, exist_ok=True)
+    events = EventLog(paths.events, stream)
+    started = time.monotonic()
+    clients: dict[str, SkillClient] = {}
+    run_id = ""
+    try:
+        spec = RunSpec.load(paths.spec)
+        run_id = spec.run_id
+        events.emit(
+            "run_started",
+            run_id=spec.run_id,
+            task=spec.task,
+            model=spec.model,
+            skills=[s.name for s in spec.skills],
+        )
+        result = await _run(spec, paths, events, clients)
+    except asyncio.CancelledError:
+        result = RunResult(
+            "cancelled", error=RunError("Cancelled", "cancelled before the loop started")
+        )
+    except (SkillNotReadyError, ModelError, ValueError, OSError) as exc:
+        result = RunResult("failed", error=RunError(type(exc).__name__, str(exc)))
+    finally:
+        await asyncio.gather(*(c.close() for c in clients.values()), return_exceptions=True)
+    if not result.duration_s:
+        result.duration_s = round(time.monotonic() - started, 3)
+    result.run_id = run_id
+    result.save(paths.result)
+    events.emit("run_finished", **result.to_dict())
+    events.close()
+    _termination_message(result)
+    return result
+
+
+async def _run(
+    spec: RunSpec, paths: RunPaths, events: EventLog, clients: dict[str, SkillClient]
+) -> RunResult:
+    model = get_model(spec.model, on_retry=lambda why: events.emit("model_retry", reason=why))
+    t0 = time.monotonic()
+    clients.update(
+        await connect_skills(
+            paths.sockets, [s.name for s in spec.skills], spec.limits.readiness_timeout_s
+        )
+    )
+    infos = list(await asyncio.gather(*(c.describe() for c in clients.values())))
+    events.emit(
+        "skills_ready",
+        duration_s=round(time.monotonic() - t0, 3),
+        skills=[
+            {
+                "name": i.name,
+                "version": i.version,
+                "tools": [t.name for t in i.tools],
+                "warnings": [f"{s}: {m}" for s, m in i.warnings],
+            }
+            for i in infos
+        ],
+    )
+    limits = spec.limits
+    config = AgentConfig(
+        max_turns=limits.max_turns,
+        timeout_s=limits.timeout_s,
+        max_tokens=limits.max_tokens,
+        tool_timeout_s=limits.tool_timeout_s,
+        max_tool_output_chars=limits.max_tool_output_chars,
+        read_only=spec.policy.read_only,
+        deny_tools=spec.policy.deny_tools,
+        settings=ModelSettings(temperature=spec.temperature),
+    )
+    agent = Agent(model, clients, infos, config, events, paths.outputs)
+    memory = _memory_client(clients, infos)
+    extra = spec.system_prompt or ""
+    if memory and spec.memory.recall:
+        recalled = await _memory_call(
+            memory, events, "memory_search", {"query": spec.task, "limit": spec.memory.recall_limit}
+        )
+        if recalled and not recalled.is_error:
+            extra += f"\n\n## Memories that may help\n{recalled.text}"
+        events.emit(
+            "memory_recall",
+            ok=bool(recalled and not recalled.is_error),
+            chars=len(recalled.text) if recalled else 0,
+        )
+    result = await agent.run(spec.task, extra.strip())
+    if memory and spec.memory.summary and result.status == "succeeded":
+        summary = f"Task: {spec.task}\nOutcome: {result.output[:1500]}"
+        stored = await _memory_call(
+            memory,
+            events,
+            "memory_store",
+            {"content": summary, "tags": ["run-summary"], "source": spec.run_id},
+        )
+        events.emit(
+            "memory_summary",
+            ok=bool(stored and not stored.is_error),
+            detail=stored.text[:200] if stored else "",
+        )
+    return result
+
+
+def _memory_client(clients: dict[str, SkillClient], infos: list[SkillInfo]) -> SkillClient | None:
+    for info in infos:
+        if any(t.name == "memory_search" for t in info.tools):
+            return clients[info.name]
+    return None
+
+
+async def _memory_call(
+    client: SkillClient, events: EventLog, tool: str, args: dict[str, object]
+) -> ToolOutcome | None:
+    try:
+        return await client.invoke(
+            f"podium-{tool}", tool, json.dumps(args), deadline=time.time() + 30
+        )
+    except Exception as exc:  # memory is a help, never a reason to fail the run
+        events.emit("memory_error", tool=tool, error=str(exc))
+        return None
+
+
+def _termination_message(result: RunResult) -> None:
+    if not TERMINATION_LOG.exists():
+        return
+    summary = {
+        "status": result.status,
+        "tool_calls": result.tool_calls,
+        "turns": result.turns,
+        "duration_s": result.duration_s,
+        "error": result.error.message[:500] if result.error else None,
+    }
+    try:
+        TERMINATION_LOG.write_text(json.dumps(summary), encoding="utf-8")
+    except OSError as exc:  # read-only or missing outside a Pod: not worth failing over
+        log.debug("no termination message: %s", exc)
+
+
+def main(workspace: Path) -> int:
+    """Run the agent in this process; SIGTERM/SIGINT cancel it cleanly."""
+
+    async def runner() -> RunResult:
+        task = asyncio.create_task(run_agent(workspace))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        return await task
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    result = asyncio.run(runner())
+    return 0 if result.status == "succeeded" else 1

@@ -1,0 +1,239 @@
+"""`LocalLauncher`: a run as plain processes, laid out the way a Pod runs it.
+
+Each skill is its own process serving gRPC on `WORKSPACE/.podium/sockets/NAME.sock`; the
+agent is one more process that finds them there. Each process gets only its own environment:
+a skill's secrets never reach the agent, the model's key never reaches a skill. Every child
+is stopped on every exit path (and dies with us even on SIGKILL, via PR_SET_PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO, cast
+
+from runtime.events import RunError, RunResult
+from runtime.spec import RunPaths, RunSpec, SkillSpec
+
+# What every child may see of our environment; everything else must be asked for.
+BASE_ENV = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "TMPDIR",
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "XDG_DATA_HOME",
+    "XDG_CACHE_HOME",
+    "PODIUM_MEMORY_DB",
+    "NODE_EXTRA_CA_CERTS",
+    "NPM_CONFIG_CACHE",
+)
+STOP_GRACE_S = 10.0
+
+
+def child_env(names: tuple[str, ...] | list[str], extra: Mapping[str, str]) -> dict[str, str]:
+    env = {n: os.environ[n] for n in (*BASE_ENV, *names) if n in os.environ}
+    env.update(extra)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def skill_env(spec: RunSpec, skill: SkillSpec, workspace: Path) -> dict[str, str]:
+    """The environment one skill gets: the run's identity, its own settings and secrets."""
+    extra = {
+        "PODIUM_WORKSPACE": str(workspace),
+        "PODIUM_RUN_ID": spec.run_id,
+        "PODIUM_SKILL_NAME": skill.name,
+        "PODIUM_MEMORY_SCOPE": spec.memory.scope,
+        **skill.env,
+    }
+    if skill.config:
+        extra["PODIUM_SKILL_CONFIG"] = str(Path(skill.config).resolve())
+    return child_env(skill.secret_env, extra)
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it when the launcher dies, even by SIGKILL."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class LocalLauncher:
+    spec: RunSpec
+    workspace: Path
+    python: str = sys.executable
+
+    @property
+    def paths(self) -> RunPaths:
+        return RunPaths(self.workspace)
+
+    async def launch(self) -> AsyncGenerator[dict[str, Any]]:
+        """Start the skills and the agent, yield the agent's events, stop everything."""
+        paths = self.paths.create()
+        logs = paths.podium / "logs"
+        logs.mkdir(exist_ok=True)
+        self.spec.save(paths.spec)
+        paths.result.unlink(missing_ok=True)
+        skills: dict[str, asyncio.subprocess.Process] = {}
+        agent: asyncio.subprocess.Process | None = None
+        log_files: list[TextIO] = []
+        try:
+            for s in self.spec.skills:
+                log_file = (logs / f"{s.name}.log").open("w", encoding="utf-8")
+                log_files.append(log_file)
+                skills[s.name] = await self._spawn(
+                    [
+                        "-m",
+                        "runtime.cli",
+                        "skill",
+                        "serve",
+                        s.source,
+                        "--socket",
+                        str(paths.socket(s.name)),
+                    ],
+                    skill_env(self.spec, s, self.workspace),
+                    stdout=log_file,
+                )
+                yield {"type": "skill_started", "name": s.name, "pid": skills[s.name].pid}
+            agent_log = (logs / "agent.log").open("w", encoding="utf-8")
+            log_files.append(agent_log)
+            agent = await self._spawn(
+                ["-m", "runtime.cli", "agent", "--workspace", str(self.workspace)],
+                child_env(self.spec.model_env, {"PODIUM_WORKSPACE": str(self.workspace)}),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=agent_log,
+            )
+            async for event in self._follow(agent, skills):
+                yield event
+        finally:
+            await _stop([agent] if agent else [], STOP_GRACE_S)  # the agent first: it records
+            await _stop(list(skills.values()), STOP_GRACE_S)
+            for f in log_files:
+                f.close()
+            if not paths.result.exists():
+                RunResult(
+                    "failed",
+                    error=RunError(
+                        "AgentCrashed",
+                        f"the agent exited without writing a result; see {logs / 'agent.log'}",
+                    ),
+                    run_id=self.spec.run_id,
+                ).save(paths.result)
+
+    async def _spawn(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        *,
+        stdout: Any,
+        stderr: Any = asyncio.subprocess.STDOUT,
+    ) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            self.python,
+            *args,
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+            stdin=asyncio.subprocess.DEVNULL,
+            cwd=self.workspace,
+            start_new_session=True,  # Ctrl-C reaches us only; we stop children in order
+            preexec_fn=_die_with_parent,
+        )
+
+    async def _follow(
+        self, agent: asyncio.subprocess.Process, skills: dict[str, asyncio.subprocess.Process]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Yield the agent's events; stop early if a skill dies before the skills are ready."""
+        assert agent.stdout is not None
+        ready = False
+        watchers = {asyncio.create_task(p.wait()): n for n, p in skills.items()}
+        reader: asyncio.Task[bytes] | None = None
+        try:
+            while True:
+                reader = reader or asyncio.create_task(agent.stdout.readline())
+                done, _ = await asyncio.wait(
+                    {reader, *watchers}, return_when=asyncio.FIRST_COMPLETED
+                )
+                for w in [t for t in watchers if t in done]:
+                    name = watchers.pop(w)
+                    yield {
+                        "type": "skill_exited",
+                        "name": name,
+                        "code": w.result(),
+                        "log_tail": self._log_tail(name),
+                    }
+                    if not ready:
+                        agent.send_signal(signal.SIGTERM)
+                        self.paths.result.unlink(missing_ok=True)
+                        await agent.wait()
+                        RunResult(
+                            "failed",
+                            error=RunError(
+                                "SkillExited",
+                                f"skill {name!r} exited with code {w.result()} "
+                                f"before it was ready:\n{self._log_tail(name)}",
+                            ),
+                            run_id=self.spec.run_id,
+                        ).save(self.paths.result)
+                        return
+                if reader in done:
+                    line = reader.result()
+                    reader = None
+                    if not line:
+                        return
+                    event = _parse(line)
+                    ready = ready or event.get("type") == "skills_ready"
+                    yield event
+        finally:
+            for t in [*watchers, *([reader] if reader else [])]:
+                t.cancel()
+
+    def _log_tail(self, name: str, lines: int = 15) -> str:
+        path = self.paths.podium / "logs" / f"{name}.log"
+        try:
+            return "\n".join(
+                path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+            )
+        except OSError:
+            return ""
+
+
+def _parse(line: bytes) -> dict[str, Any]:
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError:
+        return {"type": "agent_output", "text": line.decode(errors="replace").rstrip()}
+    if isinstance(event, dict):
+        return cast(dict[str, Any], event)
+    return {"type": "agent_output", "text": line.decode(errors="replace").rstrip()}
+
+
+async def _stop(procs: list[asyncio.subprocess.Process], grace: float) -> None:
+    """SIGTERM, wait up to `grace` seconds, then SIGKILL what is left."""
+    alive = [p for p in procs if p.returncode is None]
+    for p in alive:
+        with contextlib.suppress(ProcessLookupError):
+            p.send_signal(signal.SIGTERM)
+    if not alive:
+        return
+    _, pending = await asyncio.wait([asyncio.create_task(p.wait()) for p in alive], timeout=grace)
+    for p in alive:
+        if p.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                p.kill()
+    if pending:
+        await asyncio.wait(pending, timeout=2)

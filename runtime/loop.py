@@ -1,0 +1,251 @@
+"""The agent loop: ask the model, run the tool calls it asks for (in parallel), feed the
+results back, until a final answer or a limit (turns, deadline, token budget).
+
+Every way a run can end becomes a `RunResult`; nothing here raises to the caller except a
+bug. Tool trouble (bad JSON, unknown tool, a crashed skill) goes back to the model as a tool
+error so it can recover; model trouble the adapter could not retry away fails the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runtime.base import (
+    AssistantMessage,
+    Message,
+    Model,
+    ModelError,
+    ModelSettings,
+    SkillClient,
+    SkillInfo,
+    SkillTool,
+    SystemMessage,
+    ToolCall,
+    ToolResultMessage,
+    Usage,
+    UserMessage,
+)
+from runtime.events import EventLog, RunError, RunResult, Status
+
+BASE_PROMPT = (
+    "You are an agent that completes the user's task by calling the tools you are given. "
+    "Call several tools at once when they do not depend on each other. When the task is "
+    "done, answer with a short final report and no tool calls."
+)
+
+
+@dataclass
+class AgentConfig:
+    max_turns: int = 30
+    """Model turns before the run fails."""
+    timeout_s: float = 600
+    """Deadline for the whole run."""
+    max_tokens: int | None = None
+    """Token budget (input + output) for the whole run."""
+    tool_timeout_s: float = 300
+    """Deadline for one tool call."""
+    max_tool_output_chars: int = 16_000
+    """Longer tool output is cut for the model and saved whole under `outputs_dir`."""
+    read_only: bool = False
+    """Offer only tools annotated read-only."""
+    deny_tools: list[str] = field(default_factory=lambda: [])
+    """Glob patterns of tool names never offered."""
+    settings: ModelSettings = field(default_factory=ModelSettings)
+
+
+class LimitExceededError(Exception):
+    pass
+
+
+class Agent:
+    def __init__(
+        self,
+        model: Model,
+        skills: Mapping[str, SkillClient],
+        infos: list[SkillInfo],
+        config: AgentConfig,
+        events: EventLog,
+        outputs_dir: Path,
+    ) -> None:
+        self.model, self.skills, self.config = model, skills, config
+        self.events, self.outputs_dir = events, outputs_dir
+        self.infos = {i.name: i for i in infos}
+        self.usage, self.turns, self.tool_calls = Usage(), 0, 0
+
+    def system_prompt(self, extra: str = "") -> str:
+        parts = [BASE_PROMPT]
+        parts += [
+            f"## Skill: {i.name}\n{i.instructions}" for i in self.infos.values() if i.instructions
+        ]
+        return "\n\n".join([*parts, extra] if extra else parts)
+
+    async def run(self, task: str, extra_prompt: str = "") -> RunResult:
+        started = time.monotonic()
+        status: Status = "succeeded"
+        output, error = "", None
+        try:
+            async with asyncio.timeout(self.config.timeout_s):
+                output = await self._loop(task, extra_prompt)
+        except TimeoutError:
+            status, error = (
+                "timed_out",
+                RunError("Timeout", f"run deadline of {self.config.timeout_s:g}s passed"),
+            )
+        except asyncio.CancelledError:
+            # SIGTERM or Ctrl-C: record what was done rather than vanish.
+            status, error = "cancelled", RunError("Cancelled", "the run was cancelled")
+        except (ModelError, LimitExceededError) as exc:
+            status, error = "failed", RunError(type(exc).__name__, str(exc))
+        return RunResult(
+            status=status,
+            output=output,
+            error=error,
+            usage=self.usage,
+            tool_calls=self.tool_calls,
+            turns=self.turns,
+            duration_s=round(time.monotonic() - started, 3),
+        )
+
+    async def _loop(self, task: str, extra_prompt: str) -> str:
+        messages: list[Message] = [
+            SystemMessage(self.system_prompt(extra_prompt)),
+            UserMessage(task),
+        ]
+        while True:
+            if self.turns >= self.config.max_turns:
+                raise LimitExceededError(
+                    f"the model was still calling tools after "
+                    f"{self.config.max_turns} turns (max_turns)"
+                )
+            tools = await self._tools()
+            self.turns += 1
+            self.events.emit(
+                "model_request", turn=self.turns, messages=len(messages), tools=len(tools)
+            )
+            t0 = time.monotonic()
+            response = await self.model.request(
+                messages, [t.spec() for t in tools.values()], self.config.settings
+            )
+            self.usage = self.usage + response.usage
+            self.events.emit(
+                "model_response",
+                turn=self.turns,
+                text=response.text,
+                tool_calls=[vars(c) for c in response.tool_calls],
+                usage=vars(response.usage),
+                duration_s=round(time.monotonic() - t0, 3),
+            )
+            budget = self.config.max_tokens
+            if budget is not None and self.usage.total > budget:
+                raise LimitExceededError(f"token budget exceeded: {self.usage.total} of {budget}")
+            messages.append(AssistantMessage(response.text, response.tool_calls))
+            if not response.tool_calls:
+                return response.text
+            results = await asyncio.gather(*(self._call(c, tools) for c in response.tool_calls))
+            messages.extend(results)
+
+    async def _tools(self) -> dict[str, SkillTool]:
+        """The tools offered this turn; skills whose tool list can change are asked again."""
+        for name, info in list(self.infos.items()):
+            if info.dynamic_tools:
+                self.infos[name] = await self.skills[name].describe()
+        offered: dict[str, SkillTool] = {}
+        for info in self.infos.values():
+            for tool in info.tools:
+                if self.config.read_only and not tool.annotations.read_only:
+                    continue
+                if any(fnmatch.fnmatchcase(tool.name, p) for p in self.config.deny_tools):
+                    continue
+                offered.setdefault(tool.name, tool)  # first skill wins; Describe order is fixed
+        return offered
+
+    async def _call(self, call: ToolCall, tools: Mapping[str, SkillTool]) -> ToolResultMessage:
+        self.tool_calls += 1
+        tool = tools.get(call.name)
+        self.events.emit(
+            "tool_call",
+            id=call.id,
+            name=call.name,
+            arguments=call.arguments,
+            skill=tool.skill if tool else None,
+        )
+        t0 = time.monotonic()
+        if tool is None:
+            text = (
+                f"unknown tool {call.name!r}; available tools: {', '.join(sorted(tools)) or 'none'}"
+            )
+            return self._result(call, text, True, "unknown_tool", t0)
+        arguments = call.arguments.strip() or "{}"
+        try:
+            parsed = json.loads(arguments)
+        except json.JSONDecodeError as exc:
+            return self._result(
+                call,
+                f"arguments are not valid JSON ({exc}); send one JSON "
+                "object matching the tool's schema",
+                True,
+                "invalid_arguments",
+                t0,
+            )
+        if not isinstance(parsed, dict):
+            return self._result(
+                call, "arguments must be a JSON object", True, "invalid_arguments", t0
+            )
+        deadline = time.time() + self.config.tool_timeout_s
+
+        def on_event(kind: str, message: str) -> None:
+            self.events.emit(
+                "tool_progress", id=call.id, name=call.name, kind=kind, message=message
+            )
+
+        outcome = await self.skills[tool.skill].invoke(
+            call.id, call.name, arguments, deadline=deadline, on_event=on_event
+        )
+        return self._result(
+            call, outcome.text, outcome.is_error, outcome.error_kind, t0, list(outcome.artifacts)
+        )
+
+    def _result(
+        self,
+        call: ToolCall,
+        text: str,
+        is_error: bool,
+        error_kind: str,
+        t0: float,
+        artifacts: list[str] | None = None,
+    ) -> ToolResultMessage:
+        saved_to = None
+        cap = self.config.max_tool_output_chars
+        full_length = len(text)
+        if full_length > cap:
+            saved = self.outputs_dir / f"{_safe(call.id)}.txt"
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            saved.write_text(text, encoding="utf-8")
+            saved_to = f".podium/outputs/{saved.name}"
+            text = (
+                text[: cap - 300] + f"\n\n[output cut for the model: {full_length:,} "
+                f"characters in all; the whole output is saved in {saved_to}]"
+            )
+        self.events.emit(
+            "tool_result",
+            id=call.id,
+            name=call.name,
+            is_error=is_error,
+            error_kind=error_kind,
+            chars=full_length,
+            preview=text[:500],
+            saved_to=saved_to,
+            artifacts=artifacts or [],
+            duration_ms=round((time.monotonic() - t0) * 1000, 2),
+        )
+        return ToolResultMessage(call.id, call.name, text, is_error)
+
+
+def _safe(call_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in call_id)[:80] or "call"
