@@ -18,7 +18,6 @@ import pytest
 
 import skills.sdk
 from protos import skill_pb2 as pb
-from protos import skill_pb2_grpc as pb_grpc
 from runtime.skill_client import GrpcSkillClient
 from skills.sdk import Context, Skill, ToolError, serve
 from skills.sdk._context import run_process
@@ -57,8 +56,14 @@ async def slow(ctx: Context, seconds: float) -> str:
 @demo.tool
 async def child(ctx: Context, marker: str) -> str:
     """Run a long child process (to check it is killed on cancel)."""
-    await ctx.run([sys.executable, "-c", f"import time; open({marker!r}, 'w').write("
-                   "str(__import__('os').getpid())); time.sleep(60)"])
+    await ctx.run(
+        [
+            sys.executable,
+            "-c",
+            f"import time; open({marker!r}, 'w').write("
+            "str(__import__('os').getpid())); time.sleep(60)",
+        ]
+    )
     return "never"
 
 
@@ -79,8 +84,16 @@ def _ctx(workspace: Path) -> Context:
 
 
 def test_public_surface_is_small() -> None:
-    assert sorted(skills.sdk.__all__) == ["Annotations", "Context", "Skill", "ToolDef",
-                                          "ToolError", "ToolOutput", "serve", "serve_forever"]
+    assert sorted(skills.sdk.__all__) == [
+        "Annotations",
+        "Context",
+        "Skill",
+        "ToolDef",
+        "ToolError",
+        "ToolOutput",
+        "serve",
+        "serve_forever",
+    ]
 
 
 def test_decorator_returns_the_function_and_builds_a_schema() -> None:
@@ -106,8 +119,9 @@ async def test_outcomes_of_a_call(workspace: Path) -> None:
     bad = await demo.call(_call("greet", {"name": 3, "extra": 1}), _ctx(workspace))
     assert bad.error_kind == kind.INVALID_ARGUMENTS
     assert "name" in bad.text and "extra" in bad.text
-    not_json = await demo.call(pb.InvokeRequest(tool="greet", arguments_json="{nope"),
-                               _ctx(workspace))
+    not_json = await demo.call(
+        pb.InvokeRequest(tool="greet", arguments_json="{nope"), _ctx(workspace)
+    )
     assert not_json.error_kind == kind.INVALID_ARGUMENTS and "not valid JSON" in not_json.text
     unknown = await demo.call(_call("nope", {}), _ctx(workspace))
     assert unknown.error_kind == kind.UNKNOWN_TOOL and "greet" in unknown.text
@@ -127,10 +141,12 @@ async def test_run_process_takes_argument_lists_only(workspace: Path) -> None:
     with pytest.raises(ToolError, match="not found"):
         await _ctx(workspace).run(["no-such-program-xyz"])
     with pytest.raises(ToolError, match="exited with code 3: boom"):
-        await _ctx(workspace).run([sys.executable, "-c",
-                                   "import sys; print('boom', file=sys.stderr); sys.exit(3)"])
-    capped = await _ctx(workspace).run([sys.executable, "-c", "print('x' * 100000)"],
-                                       max_output=1000)
+        await _ctx(workspace).run(
+            [sys.executable, "-c", "import sys; print('boom', file=sys.stderr); sys.exit(3)"]
+        )
+    capped = await _ctx(workspace).run(
+        [sys.executable, "-c", "print('x' * 100000)"], max_output=1000
+    )
     assert capped.startswith("x" * 1000) and "more bytes not kept" in capped
     with pytest.raises(ToolError, match="timed out"):
         await _ctx(workspace).run(["sleep", "5"], timeout=0.2)
@@ -158,8 +174,13 @@ async def test_over_grpc_describe_invoke_progress(workspace: Path) -> None:
         assert info.name == "demo" and info.instructions == "Demo tools."
         assert {t.name for t in info.tools} >= {"greet", "slow", "crash"}
         events: list[tuple[str, str]] = []
-        outcome = await client.invoke("c1", "slow", '{"seconds": 0.01}', deadline=None,
-                                      on_event=lambda k, m: events.append((k, m)))
+        outcome = await client.invoke(
+            "c1",
+            "slow",
+            '{"seconds": 0.01}',
+            deadline=None,
+            on_event=lambda k, m: events.append((k, m)),
+        )
         assert outcome.text == "slept" and events == [("progress", "0/0.01 starting")]
         late = await client.invoke("c2", "slow", '{"seconds": 5}', deadline=time.time() + 0.3)
         assert late.is_error and late.error_kind in ("timeout", "unavailable")
@@ -169,8 +190,9 @@ async def test_over_grpc_describe_invoke_progress(workspace: Path) -> None:
 async def test_client_cancel_kills_the_tool_and_its_child(workspace: Path) -> None:
     marker = workspace / "child.pid"
     async with served(demo, workspace) as client:
-        call = asyncio.create_task(client.invoke("c1", "child", json.dumps(
-            {"marker": str(marker)}), deadline=None))
+        call = asyncio.create_task(
+            client.invoke("c1", "child", json.dumps({"marker": str(marker)}), deadline=None)
+        )
         async with asyncio.timeout(10):
             while not (marker.exists() and marker.read_text()):
                 await asyncio.sleep(0.02)
@@ -214,16 +236,31 @@ def test_skill_serve_exits_zero_on_sigterm(workspace: Path) -> None:
     import subprocess
 
     sock = workspace / "s.sock"
-    proc = subprocess.Popen([sys.executable, "-m", "runtime.cli", "skill", "serve", "workspace",
-                             "--socket", str(sock), "--workspace", str(workspace)],
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runtime.cli",
+            "skill",
+            "serve",
+            "workspace",
+            "--socket",
+            str(sock),
+            "--workspace",
+            str(workspace),
+        ],
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 20
         while not sock.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        health = subprocess.run([sys.executable, "-m", "runtime.cli", "skill", "health",
-                                 "--socket", str(sock)], capture_output=True, text=True,
-                                timeout=30)
+        health = subprocess.run(
+            [sys.executable, "-m", "runtime.cli", "skill", "health", "--socket", str(sock)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert health.returncode == 0, health.stdout + health.stderr
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
@@ -245,4 +282,3 @@ def test_bad_skill_specs_get_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "mine.py").write_text("skill = 42\n")
     with pytest.raises(SkillLoadError, match="not a skills.sdk.Skill"):
         load_skill(str(tmp_path / "mine.py") + ":skill")
-

@@ -1,0 +1,1 @@
+"""Launchers start a run somewhere: `local` (processes), `docker` (containers)."""
