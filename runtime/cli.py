@@ -155,9 +155,14 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
 
 
 def _skill_spec(text: str) -> SkillSpec:
-    from skills.catalog import default_name
+    from skills.catalog import BUILTIN, default_name
 
     name, _, source = text.rpartition("=")
+    if source not in BUILTIN and ":" not in source:
+        raise ValueError(
+            f"unknown skill {source!r}: use a built-in "
+            f"({', '.join(sorted(BUILTIN))}), MODULE:ATTR or path/to/file.py:ATTR"
+        )
     return SkillSpec(name=name or default_name(source), source=source)
 
 

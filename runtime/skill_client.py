@@ -80,8 +80,9 @@ class GrpcSkillClient:
             )
             for t in d.tools
         )
+        # Named as the run named it: two instances of one skill share a Describe name.
         return SkillInfo(
-            name=d.name,
+            name=self.name,
             version=d.version,
             instructions=d.instructions,
             tools=tools,

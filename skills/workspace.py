@@ -34,6 +34,11 @@ def _writable(ctx: Context, path: str) -> Path:
     return target
 
 
+def _visible(dirnames: list[str], dirpath: Path, base: Path) -> list[str]:
+    """Folders to walk into: all but the run's own `.podium/` (read it by its path)."""
+    return sorted(d for d in dirnames if d != ".podium" or dirpath != base)
+
+
 @skill.tool(read_only=True)
 def workspace_read(ctx: Context, path: str, offset: int = 0, limit: int = MAX_READ) -> str:
     """Read a text file from the workspace.
@@ -90,7 +95,7 @@ def workspace_list(ctx: Context, path: str = ".", pattern: str = "*") -> str:
     base = ctx.workspace.resolve()
     lines: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d != ".podium" or Path(dirpath) != base)
+        dirnames[:] = _visible(dirnames, Path(dirpath), base)
         for name in sorted(filenames):
             if fnmatch.fnmatch(name, pattern):
                 full = Path(dirpath) / name
@@ -118,7 +123,7 @@ def workspace_search(ctx: Context, query: str, path: str = ".", regex: bool = Fa
     base = ctx.workspace.resolve()
     hits: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(dirnames)
+        dirnames[:] = _visible(dirnames, Path(dirpath), base)
         for name in sorted(filenames):
             full = Path(dirpath) / name
             if full.is_symlink():

@@ -53,7 +53,7 @@ def run_demo() -> int:
     display.line(
         "model: the bundled scripted LLM (set OPENAI_API_KEY or PODIUM_MODEL to use a real one)"
     )
-    with MockLLMServer.from_file(SCRIPT).running() as base_url:
+    with MockLLMServer(SCRIPT).running() as base_url:
         os.environ["OPENAI_BASE_URL"] = base_url
         os.environ.setdefault("OPENAI_API_KEY", "scripted")
         return asyncio.run(launch(spec, workspace, display))

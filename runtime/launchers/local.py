@@ -193,7 +193,16 @@ class LocalLauncher:
                 if reader in done:
                     line = reader.result()
                     reader = None
-                    if not line:
+                    if not line:  # the agent is done; report skills that died on the way
+                        for name in watchers.values():
+                            code = skills[name].returncode
+                            if code is not None:
+                                yield {
+                                    "type": "skill_exited",
+                                    "name": name,
+                                    "code": code,
+                                    "log_tail": self._log_tail(name),
+                                }
                         return
                     event = _parse(line)
                     ready = ready or event.get("type") == "skills_ready"
