@@ -66,7 +66,10 @@ async def run_agent(workspace: Path, stream: TextIO | None = sys.stdout) -> RunR
 async def _run(
     spec: RunSpec, paths: RunPaths, events: EventLog, clients: dict[str, SkillClient]
 ) -> RunResult:
-    model = get_model(spec.model, on_retry=lambda why: events.emit("model_retry", reason=why))
+    def on_retry(reason: str) -> None:
+        events.emit("model_retry", reason=reason)
+
+    model = get_model(spec.model, on_retry=on_retry)
     t0 = time.monotonic()
     clients.update(
         await connect_skills(

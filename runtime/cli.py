@@ -122,6 +122,8 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
     skills = [_skill_spec(s) for s in args.skill]
     if args.mcp:
         skills.append(SkillSpec(name="mcp", source="mcp", config=str(Path(args.mcp).resolve())))
+    if not skills and not base.get("skills"):
+        skills = [SkillSpec(name="workspace", source="workspace")]  # a useful default
     if skills:
         base["skills"] = [*base.get("skills", []), *(s.model_dump() for s in skills)]
     limits = {

@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,7 +80,7 @@ async def probe_skill(workspace: Path) -> AsyncIterator[dict[str, GrpcSkillClien
         await asyncio.wait_for(task, 10)
 
 
-async def run(workspace: Path, model: ScriptedModel, **config: object):
+async def run(workspace: Path, model: ScriptedModel, **config: Any):
     async with probe_skill(workspace) as clients:
         infos = [await c.describe() for c in clients.values()]
         events = EventLog(workspace / "events.jsonl")

@@ -72,7 +72,7 @@ class Run:
 
 
 @pytest.fixture
-def flaky(workspace: Path) -> Path:
+def flaky(workspace: Path) -> Iterator[Path]:
     path = workspace.parent / f"{workspace.name}-flaky.py"
     path.write_text(FLAKY_SKILL)
     yield path
@@ -80,7 +80,7 @@ def flaky(workspace: Path) -> Path:
 
 
 @pytest.fixture
-def podium(workspace: Path) -> Iterator[Any]:
+def podium(workspace: Path) -> Iterator[Any]:  # yields run(script, *args)
     servers: list[Any] = []
 
     def run(

@@ -280,5 +280,5 @@ def test_bad_skill_specs_get_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(SkillLoadError, match="not found"):
         load_skill(str(tmp_path / "missing.py") + ":skill")
     (tmp_path / "mine.py").write_text("skill = 42\n")
-    with pytest.raises(SkillLoadError, match="not a skills.sdk.Skill"):
+    with pytest.raises(SkillLoadError, match=r"not a skills\.sdk\.Skill"):
         load_skill(str(tmp_path / "mine.py") + ":skill")
