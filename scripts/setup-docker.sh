@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make Docker usable for Podium's images and `podium run --backend docker`, idempotently:
 #   - installs docker.io and mmdebstrap (Debian), and runsc (gVisor) from bookworm-backports;
-#   - registers runsc in /etc/docker/daemon.json with runtimeArgs ["--network=host"];
+#   - registers runsc in /etc/docker/daemon.json with runtimeArgs
+#     ["--network=host", "--host-uds=all"];
 #   - starts dockerd in the background when none is running, and waits until it answers;
 #   - builds a local base image (local/debian:bookworm) with mmdebstrap when the public
 #     Python image cannot be pulled.
@@ -96,8 +97,12 @@ SRC
 fi
 
 # ------------------------------------------------------------------ daemon.json
-# Register runsc (merge into any existing daemon.json). --network=host: the sandbox uses the
-# container's own network namespace (gVisor's netstack fails on this kernel).
+# Register runsc (merged into any existing daemon.json).
+#   --network=host   the sandbox uses the container's own network namespace (gVisor's netstack
+#                    fails on this kernel); the container is still isolated by Docker's netns.
+#   --host-uds=all   each Docker container is its own gVisor sandbox, unlike a Pod's containers:
+#                    skills' gRPC Unix sockets on the shared /workspace volume must be real host
+#                    sockets for the agent's sandbox to connect to them.
 config_changed=0
 if [[ $WANT_GVISOR -eq 1 ]] && command -v runsc >/dev/null; then
     mkdir -p "$(dirname "$DAEMON_JSON")"
@@ -106,7 +111,7 @@ import json, sys
 from pathlib import Path
 path, runsc = Path(sys.argv[1]), sys.argv[2]
 config = json.loads(path.read_text()) if path.exists() and path.read_text().strip() else {}
-want = {"path": runsc, "runtimeArgs": ["--network=host"]}
+want = {"path": runsc, "runtimeArgs": ["--network=host", "--host-uds=all"]}
 if config.get("runtimes", {}).get("runsc") == want:
     sys.exit(1)  # unchanged
 config.setdefault("runtimes", {})["runsc"] = want
@@ -124,9 +129,12 @@ docker_ready() { "$DOCKER" info >/dev/null 2>&1; }
 if docker_ready; then
     if [[ $config_changed -eq 1 ]]; then
         log "reloading dockerd's configuration (SIGHUP)"
-        pkill_pid=$(cat /var/run/docker.pid 2>/dev/null || true)
-        [[ -n $pkill_pid ]] && kill -HUP "$pkill_pid"
-        sleep 1
+        dockerd_pid=$(cat /var/run/docker.pid 2>/dev/null || true)
+        [[ -n $dockerd_pid ]] && kill -HUP "$dockerd_pid"
+        for _ in $(seq 1 50); do
+            "$DOCKER" info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"' && break
+            sleep 0.1
+        done
     fi
 else
     log "starting dockerd (log: $DOCKERD_LOG)"
@@ -162,13 +170,17 @@ if [[ $WANT_BASE -eq 1 ]]; then
         log "pulled $PUBLIC_BASE"
     else
         log "cannot pull $PUBLIC_BASE; building $LOCAL_BASE with mmdebstrap (about 30 s)"
+        mkdir -p "$STATE_DIR"
         # minbase + python3-venv gives Python 3.11 (bookworm) with pip's ensurepip wheels.
+        # The merged-usr hook avoids the usrmerge package (and the 45 MB of perl it pulls in).
         mmdebstrap --quiet --variant=minbase --mode=root --include=python3-venv,ca-certificates \
+            --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
             --aptopt='Acquire::Languages "none"' \
             --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
             --dpkgopt='path-exclude=/usr/share/locale/*' \
-            bookworm - \
-            | "$DOCKER" import --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' - "$LOCAL_BASE" >/dev/null
+            bookworm - 2>"$STATE_DIR/mmdebstrap.log" \
+            | "$DOCKER" import --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' - "$LOCAL_BASE" >/dev/null \
+            || { tail -n 30 "$STATE_DIR/mmdebstrap.log" >&2; die "building $LOCAL_BASE failed"; }
         log "built $LOCAL_BASE"
     fi
 fi

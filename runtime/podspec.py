@@ -1,0 +1,397 @@
+"""The Pod a run becomes, rendered from its run spec in this one place.
+
+The Kubernetes controller sends it to the cluster, and `podium run --backend docker` runs the
+very same dict as containers, so a local run tests the spec the cluster gets:
+
+- each skill is a native sidecar (an init container with `restartPolicy: Always`) whose
+  startup probe runs `podium skill health`: the agent starts only once every skill answers;
+- the agent is the one main container; the Pod mounts no ServiceAccount token;
+- every container runs as a fixed non-root UID with a read-only root filesystem, no
+  capabilities, no privilege escalation and the runtime's default seccomp profile; it may
+  write only to `/workspace` (shared by all) and its own `/tmp`;
+- a skill's secret environment comes from the run's Secret, into that skill's container
+  only; the model's environment goes to the agent only;
+- the run spec and skill config files come from the run's ConfigMap (`render_config_map`).
+
+`podium render RUNSPEC` prints it as YAML.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from runtime.spec import Resources, RunSpec, SkillSpec
+
+__all__ = [
+    "AGENT_CONTAINER",
+    "CONFIG_DIR",
+    "GID",
+    "MEMORY_DIR",
+    "UID",
+    "WORKSPACE",
+    "RenderError",
+    "RenderOptions",
+    "main",
+    "parse_cpu",
+    "parse_memory",
+    "pod_name",
+    "render_config_map",
+    "render_pod",
+    "skill_container_name",
+    "socket_path",
+]
+
+UID = 10001
+"""The numeric user every Podium image runs as (the images create it)."""
+GID = 10001
+WORKSPACE = "/workspace"
+CONFIG_DIR = "/etc/podium"
+MEMORY_DIR = "/var/lib/podium/memory"
+AGENT_CONTAINER = "agent"
+# Built-in skills and the image each one ships in (`images/<name>/Dockerfile`).
+BUILTIN_IMAGES = {
+    "workspace": "workspace",
+    "memory": "memory",
+    "mcp": "mcp-bridge",
+    "kubectl": "kubectl",
+    "helm": "helm",
+}
+PROBE_PERIOD_S = 1
+PROBE_TIMEOUT_S = 5
+
+
+def _podium_version() -> str:
+    try:
+        return version("podium")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "dev"
+
+
+class RenderError(ValueError):
+    """The run spec cannot become a Pod (a skill without an image, a bad quantity...)."""
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How a run spec becomes a Pod, beyond what the spec itself says."""
+
+    image_prefix: str = "podium/"
+    """Repository prefix of Podium's own images (`podium/agent`, `podium/memory`, ...)."""
+    image_tag: str = field(default_factory=_podium_version)
+    """Tag of Podium's own images: by default the installed Podium's version."""
+    memory_claim: str | None = "podium-memory"
+    """PersistentVolumeClaim holding the memory database (a named volume under Docker);
+    None keeps memories for this run only (an emptyDir)."""
+    agent_resources: Resources = field(default_factory=lambda: Resources(memory="1Gi"))
+    """Limits for the agent container (skills carry their own in the run spec)."""
+
+    def image(self, name: str) -> str:
+        return f"{self.image_prefix}{name}:{self.image_tag}"
+
+
+def pod_name(spec: RunSpec) -> str:
+    """`podium-RUNID`, made a valid DNS label."""
+    name = re.sub(r"[^a-z0-9-]+", "-", f"podium-{spec.run_id}".lower()).strip("-")
+    return name[:63].rstrip("-")
+
+
+def skill_container_name(skill: SkillSpec) -> str:
+    return f"skill-{skill.name}"
+
+
+def socket_path(skill: SkillSpec) -> str:
+    return f"{WORKSPACE}/.podium/sockets/{skill.name}.sock"
+
+
+def secret_name(spec: RunSpec) -> str:
+    """The run's Secret: one key per secret environment variable (skills' and the model's)."""
+    return f"{pod_name(spec)}-env"
+
+
+def config_map_name(spec: RunSpec) -> str:
+    return f"{pod_name(spec)}-config"
+
+
+def _config_key(skill: SkillSpec) -> str:
+    assert skill.config is not None
+    return f"skill-{skill.name}-{Path(skill.config).name}"
+
+
+# ---------------------------------------------------------------- quantities
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
+
+
+def parse_memory(text: str) -> int:
+    """A Kubernetes memory quantity ("256Mi", "1G", "1048576") in bytes."""
+    match = _QUANTITY.match(text.strip())
+    if not match or match.group(2) == "m":
+        raise RenderError(f"bad memory quantity {text!r}: use e.g. 256Mi, 1Gi or 500M")
+    unit = match.group(2) or ""
+    factor = _BINARY.get(unit) or _DECIMAL[unit]
+    return math.ceil(float(match.group(1)) * factor)
+
+
+def parse_cpu(text: str) -> float:
+    """A Kubernetes CPU quantity ("500m", "2", "0.5") in CPUs."""
+    match = _QUANTITY.match(text.strip())
+    if not match or (match.group(2) or "m") != "m":
+        raise RenderError(f"bad CPU quantity {text!r}: use e.g. 500m, 1 or 2.5")
+    value = float(match.group(1))
+    return value / 1000 if match.group(2) == "m" else value
+
+
+def _resources(res: Resources) -> dict[str, Any]:
+    limits: dict[str, str] = {}
+    if res.cpu is not None:
+        parse_cpu(res.cpu)
+        limits["cpu"] = res.cpu
+    if res.memory is not None:
+        parse_memory(res.memory)
+        limits["memory"] = res.memory
+    return {"limits": limits} if limits else {}
+
+
+# ---------------------------------------------------------------- containers
+
+
+def _security_context() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": UID,
+        "runAsGroup": GID,
+        "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _secret_env(spec: RunSpec, names: list[str]) -> list[dict[str, Any]]:
+    ref = secret_name(spec)
+    return [
+        {"name": n, "valueFrom": {"secretKeyRef": {"name": ref, "key": n, "optional": True}}}
+        for n in names
+    ]
+
+
+def _tmp_volume(container: str) -> str:
+    return f"tmp-{container}"
+
+
+def _skill_image(skill: SkillSpec, options: RenderOptions) -> str:
+    if skill.image:
+        return skill.image
+    if skill.source in BUILTIN_IMAGES:
+        return options.image(BUILTIN_IMAGES[skill.source])
+    if ".py:" in skill.source or skill.source.endswith(".py"):
+        raise RenderError(
+            f"skill {skill.name!r} ({skill.source}) needs an image: build one FROM "
+            f"{options.image('skill-base')} with the file copied to /skill/ "
+            "(see images/skill-base/Dockerfile), and set `image:` in the run spec"
+        )
+    return options.image("skill-base")  # a module:attr the skill base may already hold
+
+
+def _skill_container(spec: RunSpec, skill: SkillSpec, options: RenderOptions) -> dict[str, Any]:
+    name = skill_container_name(skill)
+    args = ["skill", "serve", skill.source, "--socket", socket_path(skill)]
+    mounts: list[dict[str, Any]] = [
+        {"name": "workspace", "mountPath": WORKSPACE},
+        {"name": _tmp_volume(name), "mountPath": "/tmp"},
+        {
+            "name": "config",
+            "mountPath": f"{CONFIG_DIR}/run.json",
+            "subPath": "run.json",
+            "readOnly": True,
+        },
+    ]
+    if skill.config:
+        path = f"{CONFIG_DIR}/{_config_key(skill)}"
+        mounts.append(
+            {"name": "config", "mountPath": path, "subPath": _config_key(skill), "readOnly": True}
+        )
+        args += ["--config", path]
+    env: list[dict[str, Any]] = [
+        {"name": "PODIUM_WORKSPACE", "value": WORKSPACE},
+        {"name": "PODIUM_RUN_ID", "value": spec.run_id},
+        {"name": "PODIUM_SKILL_NAME", "value": skill.name},
+        {"name": "PODIUM_MEMORY_SCOPE", "value": spec.memory.scope},
+    ]
+    if skill.source == "memory":
+        env.append({"name": "PODIUM_MEMORY_DB", "value": f"{MEMORY_DIR}/memory.db"})
+        mounts.append({"name": "memory", "mountPath": MEMORY_DIR})
+    env += [{"name": k, "value": v} for k, v in sorted(skill.env.items())]
+    env += _secret_env(spec, skill.secret_env)
+    health = ["podium", "skill", "health", "--socket", socket_path(skill)]
+    return {
+        "name": name,
+        "image": _skill_image(skill, options),
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["podium"],
+        "args": args,
+        "env": env,
+        "volumeMounts": mounts,
+        "restartPolicy": "Always",  # a native sidecar: started before, stopped after the agent
+        "startupProbe": {
+            "exec": {"command": health},
+            "periodSeconds": PROBE_PERIOD_S,
+            "timeoutSeconds": PROBE_TIMEOUT_S,
+            "failureThreshold": max(1, math.ceil(spec.limits.readiness_timeout_s)),
+        },
+        "resources": _resources(skill.resources),
+        "securityContext": _security_context(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+
+
+def _agent_container(spec: RunSpec, options: RenderOptions) -> dict[str, Any]:
+    env: list[dict[str, Any]] = [
+        {"name": "PODIUM_WORKSPACE", "value": WORKSPACE},
+        {"name": "PODIUM_RUN_ID", "value": spec.run_id},
+        {"name": "PODIUM_RUN_SPEC", "value": f"{CONFIG_DIR}/run.json"},
+    ]
+    env += _secret_env(spec, sorted(set(spec.model_env)))
+    return {
+        "name": AGENT_CONTAINER,
+        "image": spec.agent_image or options.image("agent"),
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["podium"],
+        "args": ["agent", "--workspace", WORKSPACE],
+        "env": env,
+        "volumeMounts": [
+            {"name": "workspace", "mountPath": WORKSPACE},
+            {"name": _tmp_volume(AGENT_CONTAINER), "mountPath": "/tmp"},
+            {
+                "name": "config",
+                "mountPath": f"{CONFIG_DIR}/run.json",
+                "subPath": "run.json",
+                "readOnly": True,
+            },
+        ],
+        "resources": _resources(options.agent_resources),
+        "securityContext": _security_context(),
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "File",
+    }
+
+
+# ---------------------------------------------------------------- the Pod
+
+
+def render_pod(spec: RunSpec, options: RenderOptions | None = None) -> dict[str, Any]:
+    """The Pod (a Kubernetes `v1.Pod` as a plain dict) that runs `spec`."""
+    options = options or RenderOptions()
+    sidecars = [_skill_container(spec, s, options) for s in spec.skills]
+    agent = _agent_container(spec, options)
+    volumes: list[dict[str, Any]] = [
+        {"name": "workspace", "emptyDir": {}},
+        {"name": "config", "configMap": {"name": config_map_name(spec)}},
+    ]
+    volumes += [{"name": _tmp_volume(c["name"]), "emptyDir": {}} for c in [*sidecars, agent]]
+    if any(s.source == "memory" for s in spec.skills):
+        if options.memory_claim:
+            volumes.append(
+                {"name": "memory", "persistentVolumeClaim": {"claimName": options.memory_claim}}
+            )
+        else:
+            volumes.append({"name": "memory", "emptyDir": {}})
+    # The whole run's deadline, plus time for skills to start and the agent to record.
+    deadline = math.ceil(spec.limits.timeout_s + spec.limits.readiness_timeout_s + 60)
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "activeDeadlineSeconds": deadline,
+        "terminationGracePeriodSeconds": 30,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": UID,
+            "runAsGroup": GID,
+            "fsGroup": GID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "initContainers": sidecars,
+        "containers": [agent],
+        "volumes": volumes,
+    }
+    if spec.sandbox.runtime_class:
+        pod_spec["runtimeClassName"] = spec.sandbox.runtime_class
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": pod_name(spec), "labels": _labels(spec)},
+        "spec": pod_spec,
+    }
+
+
+def render_config_map(spec: RunSpec) -> dict[str, Any]:
+    """The run's ConfigMap: `run.json` and each skill's config file (read from its path)."""
+    data = {"run.json": spec.model_dump_json(indent=2, exclude_none=True)}
+    for skill in spec.skills:
+        if skill.config:
+            try:
+                data[_config_key(skill)] = Path(skill.config).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise RenderError(
+                    f"skill {skill.name!r}: cannot read its config file "
+                    f"{skill.config}: {exc.strerror}"
+                ) from exc
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": config_map_name(spec), "labels": _labels(spec)},
+        "data": data,
+    }
+
+
+def _labels(spec: RunSpec) -> dict[str, str]:
+    run = re.sub(r"[^A-Za-z0-9_.-]+", "-", spec.run_id)[:63].strip("-_.")
+    return {
+        "app.kubernetes.io/name": "podium",
+        "app.kubernetes.io/component": "run",
+        "podium.dev/run": run,
+    }
+
+
+# ---------------------------------------------------------------- `podium render`
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="podium render", description="Print the Pod a run spec becomes, as YAML."
+    )
+    parser.add_argument("runspec", type=Path, help="a run spec file (JSON or YAML)")
+    parser.add_argument("--image-prefix", default=RenderOptions.image_prefix)
+    parser.add_argument("--tag", help="tag of Podium's images (default: Podium's version)")
+    parser.add_argument(
+        "--with-config",
+        action="store_true",
+        help="also print the run's ConfigMap (run.json, skill config files)",
+    )
+    args = parser.parse_args(argv)
+    import yaml
+    from pydantic import ValidationError
+
+    try:
+        spec = RunSpec.load(args.runspec)
+        options = RenderOptions(
+            image_prefix=args.image_prefix, **({"image_tag": args.tag} if args.tag else {})
+        )
+        documents = [render_pod(spec, options)]
+        if args.with_config:
+            documents.append(render_config_map(spec))
+    except (ValidationError, RenderError, FileNotFoundError, ValueError) as exc:
+        print(f"podium render: {exc}", file=sys.stderr)
+        return 2
+    yaml.safe_dump_all(documents, sys.stdout, sort_keys=False, default_flow_style=False)
+    return 0
