@@ -1,0 +1,123 @@
+"""The mock LLM server's own surface: endpoints, test hooks, errors, and its CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime.mock_llm import main
+from tests.models.conftest import Serve, recorded
+
+
+def call(url: str, body: Any = None, *, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    if data is not None:
+        request.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def chat(text: str, **extra: Any) -> dict[str, Any]:
+    return {"model": "m", "messages": [{"role": "user", "content": text}], **extra}
+
+
+def test_models_endpoint(serve: Serve) -> None:
+    server = serve({})
+    status, body = call(server.base_url + "/models")
+    assert status == 200 and body["data"][0]["id"] == "mock"
+
+
+def test_rules_match_before_steps_and_the_log_says_who_answered(serve: Serve) -> None:
+    server = serve({
+        "steps": [{"content": "first step"}],
+        "rules": [{"match": "error", "content": "I saw an error", "times": 1}],
+    })  # fmt: skip
+    url = server.base_url + "/chat/completions"
+    secret = {"authorization": "Bearer sk-secret-key-123"}
+
+    answers = [call(url, chat(t), headers=secret)[1] for t in ("an error!", "error again", "x")]
+
+    texts = [a["choices"][0]["message"]["content"] for a in answers]
+    assert texts == ["I saw an error", "first step", "Done."]
+    log = recorded(server)
+    assert [r["reply"] for r in log] == ["rule 1", "step 1", "final"]
+    assert [r["index"] for r in log] == [0, 1, 2]
+    assert log[0]["body"]["messages"][0]["content"] == "an error!"
+    assert "sk-secret" not in json.dumps(log)
+    assert answers[0]["usage"]["prompt_tokens"] > 0
+
+
+def test_reset_starts_the_script_over(serve: Serve) -> None:
+    server = serve({"steps": [{"content": "one"}, {"content": "two"}]})
+    url = server.base_url + "/chat/completions"
+    assert call(url, chat("a"))[1]["choices"][0]["message"]["content"] == "one"
+
+    assert call(server.root_url + "/_podium/reset", {})[0] == 200
+
+    assert recorded(server) == []
+    assert call(url, chat("a"))[1]["choices"][0]["message"]["content"] == "one"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "expected"),
+    [
+        ("/v1/chat/completions", chat("x", stream=True), "does not stream"),
+        ("/v1/messages", chat("x", stream=True), "does not stream"),
+        ("/v1/chat/completions", {"model": "m"}, "with messages"),
+    ],
+)
+def test_requests_it_cannot_answer_get_a_clear_400(
+    serve: Serve, path: str, body: Any, expected: str
+) -> None:
+    server = serve({"steps": [{"content": "unused"}]})
+    status, error = call(server.root_url + path, body)
+    assert status == 400
+    assert expected in error["error"]["message"]
+    assert server.player.steps_left == 1  # a rejected request uses no step
+
+
+def test_error_bodies_in_each_format(serve: Serve) -> None:
+    server = serve({"steps": [{"error": {"status": 429, "retry_after": 3}}] * 2})
+    status, openai_error = call(server.base_url + "/chat/completions", chat("x"))
+    assert status == 429
+    assert openai_error["error"]["type"] == "rate_limit_error"
+    status, anthropic_error = call(server.base_url + "/messages", chat("x"))
+    assert anthropic_error == {
+        "type": "error", "error": {"type": "rate_limit_error", "message": "Too Many Requests"},
+    }  # fmt: skip
+
+
+def test_cli_serves_a_script_on_a_free_port(tmp_path: Path) -> None:
+    script = tmp_path / "demo.yaml"
+    script.write_text("steps: [{content: 'from the CLI'}]\n")
+    command = [sys.executable, "-m", "runtime.mock_llm", "--script", str(script), "--port", "0"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()  # printed once the port is bound
+            base_url = line.split("OpenAI at ")[1].split(",")[0]
+            assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
+            status, answer = call(base_url + "/chat/completions", chat("hi"))
+            assert status == 200
+            assert answer["choices"][0]["message"]["content"] == "from the CLI"
+        finally:
+            process.terminate()
+            assert process.wait(timeout=10) == 0  # SIGTERM is a clean stop
+
+
+def test_cli_rejects_a_bad_script(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = tmp_path / "bad.yaml"
+    script.write_text("steps: [{error: {status: 999}}]")
+    assert main(["--script", str(script)]) == 2
+    assert "bad.yaml: not a valid script" in capsys.readouterr().err
