@@ -115,7 +115,12 @@ async def _run(
             ok=bool(recalled and not recalled.is_error),
             chars=len(recalled.text) if recalled else 0,
         )
-    result = await agent.run(spec.task, extra.strip())
+    try:
+        result = await agent.run(spec.task, extra.strip())
+    finally:
+        close = getattr(model, "aclose", None)  # adapters with an HTTP pool have one
+        if close is not None:
+            await close()
     if memory and spec.memory.summary and result.status == "succeeded":
         summary = f"Task: {spec.task}\nOutcome: {result.output[:1500]}"
         stored = await _memory_call(

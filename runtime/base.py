@@ -6,7 +6,7 @@ module: `models/openai_model.py`, `skill_client.py`, `launchers/local.py`, ...
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -103,7 +103,7 @@ class Model(Protocol):
     name: str
 
     async def request(
-        self, messages: list[Message], tools: list[ToolSpec], settings: ModelSettings
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: ModelSettings
     ) -> ModelResponse: ...
 
 

@@ -82,7 +82,7 @@ class AnthropicModel:
                              "ANTHROPIC_BASE_URL for a local server)")  # fmt: skip
 
     async def request(
-        self, messages: list[Message], tools: list[ToolSpec], settings: ModelSettings
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: ModelSettings
     ) -> ModelResponse:
         system, wire = to_anthropic_messages(messages)
         extra: dict[str, Any] = {}

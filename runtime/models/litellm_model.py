@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from runtime.base import Message, ModelError, ModelResponse, ModelSettings, ToolSpec
@@ -62,7 +63,7 @@ class LiteLLMModel:
         self._litellm = import_litellm()
 
     async def request(
-        self, messages: list[Message], tools: list[ToolSpec], settings: ModelSettings
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: ModelSettings
     ) -> ModelResponse:
         params: dict[str, Any] = {
             "model": self.model,

@@ -7,6 +7,7 @@ Podium's own mock server): set `OPENAI_BASE_URL` or pass `base_url`.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from openai import AsyncOpenAI, omit
@@ -58,7 +59,7 @@ class OpenAIModel:
         self._client = AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0)
 
     async def request(
-        self, messages: list[Message], tools: list[ToolSpec], settings: ModelSettings
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: ModelSettings
     ) -> ModelResponse:
         params: dict[str, Any] = {}
         if settings.max_output_tokens is not None:

@@ -17,7 +17,7 @@ import asyncio
 import itertools
 import json
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from runtime.base import (
 )
 from runtime.models.script import Script, ScriptPlayer, estimate_tokens
 
-StepFunction = Callable[[list[Message], list[ToolSpec]], ModelResponse]
+StepFunction = Callable[[Sequence[Message], Sequence[ToolSpec]], ModelResponse]
 Step = ModelResponse | BaseException | StepFunction
 """A response to return, an exception to raise, or a function that builds the response."""
 
@@ -76,7 +76,7 @@ class ScriptedModel:
         return len(self._steps)
 
     async def request(
-        self, messages: list[Message], tools: list[ToolSpec], settings: ModelSettings
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: ModelSettings
     ) -> ModelResponse:
         self.calls.append(ScriptedCall(tuple(messages), tuple(tools), settings))
         if self._steps:
@@ -101,7 +101,7 @@ class ScriptedModel:
                 f"after {len(self.calls)} call(s): {left}"
             )
 
-    async def _play(self, player: ScriptPlayer, messages: list[Message]) -> ModelResponse:
+    async def _play(self, player: ScriptPlayer, messages: Sequence[Message]) -> ModelResponse:
         last = last_text(messages)
         reply = player.reply(last)
         if reply.delay:
@@ -139,7 +139,7 @@ def tool_response(
     )
 
 
-def last_text(messages: list[Message]) -> str:
+def last_text(messages: Sequence[Message]) -> str:
     """The last message's text; when the conversation ends with several tool results (a
     parallel turn), their texts joined by newlines. What `{{last}}` stands for."""
     trailing: list[str] = []

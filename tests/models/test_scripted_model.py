@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,7 @@ async def test_steps_in_order_calls_recorded_and_complete() -> None:
 
 
 async def test_exceptions_and_functions_as_steps() -> None:
-    def echo(messages: list[Message], tools: list[ToolSpec]) -> ModelResponse:
+    def echo(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
         return text_response(f"{messages[-1].text} ({len(tools)} tools)")
 
     model = ScriptedModel([ModelError("openai: 429 rate limited"), echo])
