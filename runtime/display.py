@@ -83,6 +83,14 @@ class TerminalDisplay:
         if e.get("saved_to"):
             self.line(self._c("dim", f"      full output saved to {e['saved_to']}"))
 
+    def _on_tool_conflict(self, e: dict[str, Any]) -> None:
+        self.line(
+            self._c(
+                "yellow",
+                f"  ! two skills offer {e['name']}: kept {e['kept']}'s, dropped {e['dropped']}'s",
+            )
+        )
+
     def _on_memory_recall(self, e: dict[str, Any]) -> None:
         self.line(self._c("dim", f"  memory: recalled {e['chars']} chars for the prompt"))
 

@@ -77,6 +77,7 @@ class Agent:
         self.events, self.outputs_dir = events, outputs_dir
         self.infos = {i.name: i for i in infos}
         self.usage, self.turns, self.tool_calls = Usage(), 0, 0
+        self._clashes: set[tuple[str, str]] = set()
 
     def system_prompt(self, extra: str = "") -> str:
         parts = [BASE_PROMPT]
@@ -162,7 +163,12 @@ class Agent:
                     continue
                 if any(fnmatch.fnmatchcase(tool.name, p) for p in self.config.deny_tools):
                     continue
-                offered.setdefault(tool.name, tool)  # first skill wins; Describe order is fixed
+                first = offered.setdefault(tool.name, tool)  # the first skill listed wins
+                if first is not tool and (tool.name, tool.skill) not in self._clashes:
+                    self._clashes.add((tool.name, tool.skill))
+                    self.events.emit(
+                        "tool_conflict", name=tool.name, kept=first.skill, dropped=tool.skill
+                    )
         return offered
 
     async def _call(self, call: ToolCall, tools: Mapping[str, SkillTool]) -> ToolResultMessage:
