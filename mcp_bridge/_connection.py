@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from typing import Any, Literal, cast
 
 import anyio
@@ -23,14 +23,12 @@ from anyio.abc import TaskStatus
 from mcp import Client, StdioServerParameters
 from mcp.client.sse import sse_client
 from mcp.client.stdio import stdio_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcp_bridge._config import Redactor, ServerConfig
-from mcp_bridge._streams import StderrPipe, TransportStreams, watched
+from mcp_bridge._streams import StderrPipe, TransportStreams, streamable_http, watched
 
 INITIAL_BACKOFF = 0.25
 MAX_BACKOFF = 30.0
@@ -193,7 +191,7 @@ class ServerConnection:
         assert cfg.url is not None
         if cfg.kind == "sse":
             return sse_client(cfg.url, headers=cfg.headers or None)
-        return _streamable_http(cfg.url, cfg.headers)
+        return streamable_http(cfg.url, cfg.headers)
 
     @property
     def target(self) -> str:
@@ -288,10 +286,11 @@ class ServerConnection:
                 raise
             if self._lost is not None:
                 self._lost.set()
+            again = "restarting" if self.config.kind == "stdio" else "reconnecting to"
             raise ServerUnavailable(
                 f"MCP server {self.name!r} went away while this call was running (its process "
                 "exited or the connection dropped), so the call may or may not have taken "
-                "effect. The bridge is restarting the server; try again shortly."
+                f"effect. The bridge is {again} the server; try again shortly."
             ) from None
 
     def unavailable_message(self) -> str:
@@ -315,12 +314,3 @@ class ServerConnection:
         else:
             text = str(exc) or type(exc).__name__
         return text
-
-
-@contextlib.asynccontextmanager
-async def _streamable_http(url: str, headers: dict[str, str]) -> AsyncGenerator[TransportStreams]:
-    async with (
-        create_mcp_http_client(headers=headers or None) as http,
-        streamable_http_client(url, http_client=http) as streams,
-    ):
-        yield streams

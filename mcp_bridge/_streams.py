@@ -1,9 +1,10 @@
-"""Two small adapters around the mcp SDK's transports.
+"""Small adapters around the mcp SDK's transports.
 
 - `watched` wraps a transport so that the end of its read stream (a stdio server that exited,
   a dropped connection) sets an event: the supervisor's cue to restart.
 - `StderrPipe` is a stdio server's stderr: each line goes to the bridge's log (secrets
   scrubbed), and the last lines explain a server that failed to start or crashed.
+- `streamable_http` is the streamable HTTP transport with the configured headers.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from typing import Any
 import anyio
 import anyio.to_thread
 from mcp.client._transport import ReadStream, TransportStreams, WriteStream
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.message import SessionMessage
 
 from mcp_bridge._config import Redactor
 
-__all__ = ["StderrPipe", "TransportStreams", "watched"]
+__all__ = ["StderrPipe", "TransportStreams", "streamable_http", "watched"]
 
 _END = (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError)
 TAIL_LINES = 5
@@ -123,3 +126,13 @@ class StderrPipe:
 
     def close(self) -> None:
         self.spawned()
+
+
+@contextlib.asynccontextmanager
+async def streamable_http(url: str, headers: dict[str, str]) -> AsyncGenerator[TransportStreams]:
+    """The streamable HTTP transport, with an HTTP client that carries `headers`."""
+    async with (
+        create_mcp_http_client(headers=headers or None) as http,
+        streamable_http_client(url, http_client=http) as streams,
+    ):
+        yield streams

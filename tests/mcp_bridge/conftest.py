@@ -81,9 +81,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def http_server(command: str, mode: str) -> Iterator[int]:
-    """Run server-everything in `sse` or `streamableHttp` mode on a free port."""
-    port = free_port()
+def http_server(command: str, mode: str, port: int | None = None) -> Iterator[int]:
+    """Run server-everything in `sse` or `streamableHttp` mode on a (free) port."""
+    port = port or free_port()
     proc = subprocess.Popen(
         [command, mode],
         env={**os.environ, "PORT": str(port)},

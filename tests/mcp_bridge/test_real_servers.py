@@ -3,6 +3,7 @@ their own environments, over every transport they speak."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -133,14 +134,35 @@ async def test_remote_transports(
             assert len(result.artifacts) == 1
 
 
+async def test_remote_server_that_goes_away_is_reconnected(
+    mcp_servers: Servers, workspace: Path
+) -> None:
+    port = free_port()
+    entry = {"url": f"http://127.0.0.1:{port}/mcp", "allow": ["echo"]}
+    with contextlib.ExitStack() as first_server:
+        first_server.enter_context(http_server(mcp_servers.everything, "streamableHttp", port))
+        async with running_bridge({"r": entry}) as bridge:
+            conn = bridge.connections["r"]
+            assert (await invoke(bridge, "r_echo", workspace, message="1")).text == "Echo: 1"
+            first_server.close()  # the server goes away
+            result = await invoke(bridge, "r_echo", workspace, message="x")
+            assert result.is_error and "reconnecting to the server" in result.text
+            await eventually(lambda: conn.state == "restarting")
+            assert bridge.skill is not None and "r_echo" in bridge.skill.tools  # kept
+            assert "cannot reach" in dict(bridge.skill.warnings)["mcp:r"]
+            with http_server(mcp_servers.everything, "streamableHttp", port):
+                await eventually(lambda: conn.state == "ready", timeout=40)
+                assert (await invoke(bridge, "r_echo", workspace, message="2")).text == "Echo: 2"
+
+
 async def test_killed_stdio_server_restarts(mcp_servers: Servers, workspace: Path) -> None:
     entry = {"command": mcp_servers.everything, "args": ["stdio"]}
     async with running_bridge({"ev": entry}) as bridge:
         conn = bridge.connections["ev"]
-        (pid,) = children_matching("server-everything")
+        (pid,) = children_matching("mcp-server-everything stdio")
         os.kill(pid, signal.SIGKILL)
         await eventually(lambda: conn.generation == 2 and conn.state == "ready")
-        assert children_matching("server-everything") != [pid]
+        assert children_matching("mcp-server-everything stdio") != [pid]
         assert (await invoke(bridge, "ev_echo", workspace, message="again")).text == "Echo: again"
 
 
