@@ -181,8 +181,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     workspace = (args.workspace or Path(tempfile.mkdtemp(prefix="podium-"))).resolve()
     workspace.mkdir(parents=True, exist_ok=True)
     display = TerminalDisplay(as_json=args.json)
-    if not args.json:
-        display.line(f"workspace: {workspace}")
+    # In --json mode stdout carries only events; the workspace path goes to stderr.
+    print(f"workspace: {workspace}", file=sys.stderr if args.json else sys.stdout, flush=True)
     return asyncio.run(launch(spec, workspace, display, args.backend, keep=args.keep))
 
 
