@@ -40,7 +40,7 @@ fi
 dockerfile() { [[ $1 == agent ]] && echo Dockerfile.agent || echo "images/$1/Dockerfile"; }
 present() {   # a skill's image is built only when its code is in this tree
     case $1 in
-        memory) [[ -d skills/memory ]] ;;
+        memory) [[ -f skills/memory/__init__.py ]] ;;
         mcp-bridge) [[ -f mcp_bridge/__init__.py ]] ;;
         *) return 0 ;;
     esac
