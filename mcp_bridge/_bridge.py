@@ -114,6 +114,9 @@ class Bridge:
         catalog = Catalog()
         for name, error in self.config.errors.items():
             catalog.warnings.append((f"mcp:{name}", f"not started: bad config entry: {error}"))
+        for name, server in self.config.servers.items():
+            if server.disabled:
+                catalog.warnings.append((f"mcp:{name}", "disabled in the config"))
         for name, keys in self.config.ignored.items():
             catalog.warnings.append((f"mcp:{name}", "ignored keys: " + ", ".join(keys)))
         candidates: list[tuple[str, ToolKey]] = []

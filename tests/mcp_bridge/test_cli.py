@@ -22,6 +22,7 @@ def test_tools_table(workspace: Path, capsys: pytest.CaptureFixture[str]) -> Non
         {
             "p": paging(deny=["exit", "x*"], readOnly=False),
             "gone": {"command": "/nonexistent/server"},
+            "off": {"command": "/nonexistent/server", "disabled": True},
         },
     )
     assert main(["tools", config, "--wait", "30"]) == 1  # one server is unavailable
@@ -30,6 +31,7 @@ def test_tools_table(workspace: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "p/exit: denied by pattern 'exit'" in out
     assert "mcp:gone: unavailable: cannot start '/nonexistent/server'" in out
     assert "p/a_b would be named p_a_b like p/a.b" in out
+    assert "mcp:off: disabled in the config" in out
 
 
 def test_tools_json(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
