@@ -13,7 +13,6 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol, cast
 
@@ -53,33 +52,51 @@ class _Servicer(pb_grpc.SkillServicer):
     ) -> pb.SkillDescription:
         return self.skill.describe()
 
-    async def Invoke(  # gRPC's method name
+    # grpc.aio lets a streaming handler write with context.write() instead of yielding;
+    # the generated base class only knows the generator form.
+    async def Invoke(  # pyright: ignore[reportIncompatibleMethodOverride]
         self, request: pb.InvokeRequest, context: grpc.aio.ServicerContext[object, object]
-    ) -> AsyncIterator[pb.InvokeEvent]:
-        events: asyncio.Queue[pb.InvokeEvent | None] = asyncio.Queue()
+    ) -> None:
+        # The tool runs in this handler's own task (no extra task or queue: this is the hot
+        # path), so a client cancel cancels the tool directly. Progress events are written
+        # in order by a chain of small write tasks, which the result waits for.
         deadline = None
         if request.deadline_unix_ms:
             deadline = time.monotonic() + max(0.0, request.deadline_unix_ms / 1000 - time.time())
+        tail: asyncio.Task[None] | None = None
+
+        def emit(event: pb.InvokeEvent) -> None:
+            nonlocal tail
+            tail = asyncio.ensure_future(_write_after(tail, context, event))
+
         ctx = Context(
             workspace=self.workspace,
             run_id=request.run_id or self.run_id,
             call_id=request.call_id,
             log=self.skill.log,
             deadline=deadline,
-            _emit=events.put_nowait,
+            _emit=emit,
         )
-        task = asyncio.create_task(self.skill.call(request, ctx))
-        task.add_done_callback(lambda _: events.put_nowait(None))
         try:
-            while (event := await events.get()) is not None:
-                yield event
-            yield pb.InvokeEvent(result=task.result())
+            result = await self.skill.call(request, ctx)
+            if tail is not None:
+                await tail
+            await context.write(pb.InvokeEvent(result=result))
         finally:
-            # The client went away (cancel, deadline) or the server is stopping: stop the tool.
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            if tail is not None and not tail.done():
+                tail.cancel()
+
+
+async def _write_after(
+    previous: asyncio.Task[None] | None,
+    context: grpc.aio.ServicerContext[object, object],
+    event: pb.InvokeEvent,
+) -> None:
+    if previous is not None:
+        with contextlib.suppress(Exception):
+            await previous
+    with contextlib.suppress(Exception):  # the client may be gone; the result says the rest
+        await context.write(event)
 
 
 async def serve(
