@@ -325,3 +325,26 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
     except OSError:
         return True
+
+
+def test_a_run_with_an_mcp_server_written_by_others(podium: Any, workspace: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([str(root / "scripts" / "install-mcp-servers.sh")], check=True, timeout=600)
+    server = root / ".cache" / "mcp-servers" / "venvs" / "mcp-server-time" / "bin"
+    config = workspace / "servers.yaml"
+    config.write_text(f"mcpServers:\n  time:\n    command: {server / 'mcp-server-time'}\n")
+    run = podium(
+        {
+            "steps": [
+                {"tool_calls": [call("time_get_current_time", timezone="Asia/Tokyo")]},
+                {"content": "{{last}}"},
+            ]
+        },
+        "what time is it in Tokyo?",
+        "--mcp",
+        str(config),
+    )
+    assert run.code == 0, run.stdout + run.stderr
+    assert "Asia/Tokyo" in run.result["output"]
+    ready = next(e for e in run.events if e["type"] == "skills_ready")
+    assert "time_get_current_time" in ready["skills"][0]["tools"]
