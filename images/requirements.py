@@ -7,7 +7,9 @@ list (or that became an extra) fails the build, so a list cannot silently go sta
 
     python3 images/requirements.py [--pyproject FILE] NAME[extra] ... > requirements.txt
 
-`NAME[extra]` takes the requirements of an optional-dependency group instead (`podium[litellm]`).
+`podium[EXTRA]` takes the requirements of an optional-dependency group instead
+(`podium[litellm]`), and `build-system` the build backend's own (`setuptools>=69`), so an
+image can install Podium with `--no-build-isolation` from a cached layer, offline.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def select(pyproject: dict[str, object], names: list[str]) -> list[str]:
     assert isinstance(project, dict)
     deps: list[str] = list(project.get("dependencies", []))  # pyright: ignore
     extras: dict[str, list[str]] = dict(project.get("optional-dependencies", {}))  # pyright: ignore
+    build: list[str] = list(pyproject.get("build-system", {}).get("requires", []))  # pyright: ignore
     by_name: dict[str, str] = {}
     for line in deps:
         match = _NAME.match(line)
@@ -38,7 +41,9 @@ def select(pyproject: dict[str, object], names: list[str]) -> list[str]:
     missing: list[str] = []
     for name in names:
         group = re.fullmatch(r"podium\[([a-z0-9-]+)\]", name)
-        if group:
+        if name == "build-system":
+            chosen.extend(build)
+        elif group:
             if group.group(1) not in extras:
                 missing.append(name)
             else:

@@ -152,6 +152,9 @@ def env_args(env: list[dict[str, Any]]) -> list[str]:
 def mount_args(pod: dict[str, Any], container: dict[str, Any], plan: PodPlan) -> list[str]:
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     shared = set(shared_volumes(pod))
+    ctx = {**pod["spec"].get("securityContext", {}), **container.get("securityContext", {})}
+    uid = ctx.get("runAsUser", 0)
+    gid = ctx.get("fsGroup", ctx.get("runAsGroup", 0))
     args: list[str] = []
     for mount in container.get("volumeMounts", []):
         volume = volumes[mount["name"]]
@@ -163,7 +166,9 @@ def mount_args(pod: dict[str, Any], container: dict[str, Any], plan: PodPlan) ->
                 f"type=volume,src={plan.volume(volume['name'])},dst={dst}{readonly}",
             ]
         elif "emptyDir" in volume:
-            args += ["--tmpfs", f"{dst}:rw,nosuid,nodev,mode=1777"]
+            # Like a kubelet's emptyDir: writable by everyone, owned by the Pod's user and
+            # fsGroup (Docker would otherwise keep the image folder's root ownership).
+            args += ["--tmpfs", f"{dst}:rw,nosuid,nodev,mode=1777,uid={uid},gid={gid}"]
         elif "configMap" in volume:
             src = plan.config_dir / mount.get("subPath", "")
             args += ["--mount", f"type=bind,src={src},dst={dst},readonly"]
