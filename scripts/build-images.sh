@@ -50,6 +50,8 @@ wanted=("$@")
 ((${#wanted[@]})) || wanted=("${ALL[@]}")
 for name in "${wanted[@]}"; do
     [[ " ${ALL[*]} " == *" $name "* ]] || { log "error: unknown image $name (known: ${ALL[*]})"; exit 2; }
+    # Skill images build FROM the skill base: (re)build it too (cached layers make that quick).
+    [[ $name == agent || " ${wanted[*]} " == *" skill-base "* ]] || wanted+=(skill-base)
 done
 
 secret=()
