@@ -348,3 +348,45 @@ def test_a_run_with_an_mcp_server_written_by_others(podium: Any, workspace: Path
     assert "Asia/Tokyo" in run.result["output"]
     ready = next(e for e in run.events if e["type"] == "skills_ready")
     assert "time_get_current_time" in ready["skills"][0]["tools"]
+
+
+def test_memory_recall_and_summary_across_runs(podium: Any, workspace: Path) -> None:
+    env = {"PODIUM_MEMORY_DB": str(workspace / "memory.db")}
+    first = podium(
+        {"steps": [{"content": "The payments service deploys on Tuesdays."}]},
+        "When does payments deploy?",
+        "--skill",
+        "memory",
+        "--summary",
+        "--memory-scope",
+        "acme/deployer",
+        env=env,
+    )
+    assert first.code == 0, first.stdout + first.stderr
+    assert any(e["type"] == "memory_summary" and e["ok"] for e in first.events)
+
+    second = podium(
+        {"steps": [{"content": "ok"}]},
+        "When does payments deploy?",
+        "--skill",
+        "memory",
+        "--recall",
+        "--memory-scope",
+        "acme/deployer",
+        env=env,
+    )
+    system = second.requests[0].body["messages"][0]["content"]
+    assert "Memories that may help" in system and "Tuesdays" in system
+
+    # Another scope sees none of it: scopes come from the run spec, not from the model.
+    other = podium(
+        {"steps": [{"content": "ok"}]},
+        "When does payments deploy?",
+        "--skill",
+        "memory",
+        "--recall",
+        "--memory-scope",
+        "other/team",
+        env=env,
+    )
+    assert "Tuesdays" not in other.requests[0].body["messages"][0]["content"]

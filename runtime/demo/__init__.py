@@ -19,7 +19,8 @@ from runtime.spec import RunSpec, SkillSpec
 SCRIPT = Path(__file__).with_name("demo.yaml")
 TASK = (
     "Write two short notes under notes/ (a release note for 1.2 and an operations note), "
-    "then find every open TODO in the workspace and report them."
+    "remember the credential rotation policy, then report every open TODO and what you "
+    "remember about credential rotation."
 )
 
 
@@ -43,7 +44,15 @@ def run_demo() -> int:
     spec = RunSpec(
         task=TASK,
         model=model or "openai:scripted-demo",
-        skills=[SkillSpec(name="workspace", source="workspace")],
+        skills=[
+            SkillSpec(name="workspace", source="workspace"),
+            # The demo keeps its memories in its own workspace, not in your memory database.
+            SkillSpec(
+                name="memory",
+                source="memory",
+                env={"PODIUM_MEMORY_DB": str(workspace / "memory.db")},
+            ),
+        ],
         model_env=MODEL_ENV["openai"] + MODEL_ENV["anthropic"] + ["PODIUM_MODEL"],
     )
     if model:
