@@ -69,13 +69,17 @@ async def _run(
     def on_retry(reason: str) -> None:
         events.emit("model_retry", reason=reason)
 
-    model = get_model(spec.model, on_retry=on_retry)
+    # The provider SDK's import (~0.5 s) overlaps the wait for the skills to come up.
+    loading = asyncio.create_task(asyncio.to_thread(get_model, spec.model, on_retry=on_retry))
     t0 = time.monotonic()
-    clients.update(
-        await connect_skills(
-            paths.sockets, [s.name for s in spec.skills], spec.limits.readiness_timeout_s
+    try:
+        clients.update(
+            await connect_skills(
+                paths.sockets, [s.name for s in spec.skills], spec.limits.readiness_timeout_s
+            )
         )
-    )
+    finally:
+        model = await loading  # a ModelError (bad model string, no key) is reported first
     infos = list(await asyncio.gather(*(c.describe() for c in clients.values())))
     events.emit(
         "skills_ready",
