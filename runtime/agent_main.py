@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -35,7 +36,7 @@ async def run_agent(workspace: Path, stream: TextIO | None = sys.stdout) -> RunR
     clients: dict[str, SkillClient] = {}
     run_id = ""
     try:
-        spec = RunSpec.load(paths.spec)
+        spec = _load_spec(paths)
         run_id = spec.run_id
         events.emit(
             "run_started",
@@ -61,6 +62,17 @@ async def run_agent(workspace: Path, stream: TextIO | None = sys.stdout) -> RunR
     events.close()
     _termination_message(result)
     return result
+
+
+def _load_spec(paths: RunPaths) -> RunSpec:
+    """The run spec from the workspace; in a Pod it comes from the run's ConfigMap
+    (PODIUM_RUN_SPEC) and is copied in, so every run keeps its spec beside its result."""
+    mounted = os.environ.get("PODIUM_RUN_SPEC")
+    if mounted and not paths.spec.exists():
+        spec = RunSpec.load(Path(mounted))
+        spec.save(paths.spec)
+        return spec
+    return RunSpec.load(paths.spec)
 
 
 async def _run(

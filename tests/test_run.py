@@ -390,3 +390,20 @@ def test_memory_recall_and_summary_across_runs(podium: Any, workspace: Path) -> 
         env=env,
     )
     assert "Tuesdays" not in other.requests[0].body["messages"][0]["content"]
+
+
+def test_agent_takes_its_spec_from_the_pods_config_map(workspace: Path) -> None:
+    """In a Pod the spec is mounted read-only outside the workspace (PODIUM_RUN_SPEC)."""
+    from runtime.spec import RunSpec
+
+    mounted = workspace / "etc" / "run.json"
+    RunSpec(task="nothing to do", model="nosuch:model").save(mounted)
+    ws = workspace / "ws"
+    proc = subprocess.run([sys.executable, "-m", "runtime.cli", "agent", "--workspace", str(ws)],
+                          env={**os.environ, "PODIUM_RUN_SPEC": str(mounted)},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert (ws / ".podium" / "run.json").exists()
+    result = json.loads((ws / ".podium" / "result.json").read_text())
+    assert result["status"] == "failed" and "unknown model 'nosuch:model'" in result["error"][
+        "message"]
