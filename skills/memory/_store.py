@@ -169,7 +169,10 @@ class Store:
                 return _insert(conn, memory, merge_tags=False)[1]
             if (row[0], row[1].split()) == (memory.content, memory.tags):
                 return False
-        self.update(memory.scope, memory.id, memory.content, memory.tags)
+        try:
+            self.update(memory.scope, memory.id, memory.content, memory.tags)
+        except InvalidMemory:
+            return False  # the edited text is already stored as another memory: keep that one
         return True
 
     def update(

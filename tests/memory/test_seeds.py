@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from skills.memory import SeedError, skill
+from skills.memory import SeedError, Store, skill
 from skills.memory import memory_list as list_tool
-from skills.memory._seeds import read_seeds
+from skills.memory._seeds import load_seeds, read_seeds
 from skills.sdk import ToolOutput
 
 MARKDOWN = """\
@@ -86,3 +86,13 @@ async def test_bad_seed_file_stops_the_start(
     with pytest.raises(SeedError, match=r"seeds\.jsonl:1"):
         async with skill.running():
             pass
+
+
+def test_edited_seed_matching_a_stored_memory_is_skipped(store: Store, tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text('{"id": "policy", "content": "Deploy on Tuesdays"}\n')
+    assert load_seeds(store, "s", seeds) == 1
+    store.add("s", "Deploy on Wednesdays", [])
+    seeds.write_text('{"id": "policy", "content": "Deploy on Wednesdays"}\n')
+    assert load_seeds(store, "s", seeds) == 0
+    assert len(store.recent("s")) == 2
