@@ -11,4 +11,5 @@ def test_generated_stubs_are_current(tmp_path: Path) -> None:
     for fresh in generate(tmp_path):
         committed = ROOT / "protos" / fresh.name
         assert committed.read_text() == fresh.read_text(), (
-            f"protos/{fresh.name} is stale: run `python -m protos._generate`")
+            f"protos/{fresh.name} is stale: run `python -m protos._generate`"
+        )

@@ -399,11 +399,17 @@ def test_agent_takes_its_spec_from_the_pods_config_map(workspace: Path) -> None:
     mounted = workspace / "etc" / "run.json"
     RunSpec(task="nothing to do", model="nosuch:model").save(mounted)
     ws = workspace / "ws"
-    proc = subprocess.run([sys.executable, "-m", "runtime.cli", "agent", "--workspace", str(ws)],
-                          env={**os.environ, "PODIUM_RUN_SPEC": str(mounted)},
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "runtime.cli", "agent", "--workspace", str(ws)],
+        env={**os.environ, "PODIUM_RUN_SPEC": str(mounted)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert (ws / ".podium" / "run.json").exists()
     result = json.loads((ws / ".podium" / "result.json").read_text())
-    assert result["status"] == "failed" and "unknown model 'nosuch:model'" in result["error"][
-        "message"]
+    assert (
+        result["status"] == "failed"
+        and "unknown model 'nosuch:model'" in result["error"]["message"]
+    )
