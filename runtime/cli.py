@@ -30,7 +30,11 @@ MODEL_ENV = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="podium", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="podium",
+        description="Run AI agents as short-lived jobs: one agent plus one sidecar per skill.",
+        epilog="Start with `podium demo`, then `podium run TASK --skill workspace`.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run an agent on a task")
