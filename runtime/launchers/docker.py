@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import secrets
 import shutil
@@ -27,7 +26,7 @@ import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from runtime.events import RunError, RunResult
 from runtime.launchers._docker_args import (
@@ -37,6 +36,7 @@ from runtime.launchers._docker_args import (
     run_args,
     shared_volumes,
 )
+from runtime.launchers._follow import SidecarExited, follow
 from runtime.podspec import GID, UID, RenderError, RenderOptions, render_config_map, render_pod
 from runtime.spec import RunPaths, RunSpec
 
@@ -248,35 +248,28 @@ class DockerLauncher:
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=log,
             )  # fmt: skip
             assert proc.stdout is not None
-            watchers = {
-                asyncio.create_task(self._wait_exit(plan.container(c["name"]))): c["name"]
+            exits = {
+                c["name"]: self._wait_exit(plan.container(c["name"]))
                 for c in pod["spec"].get("initContainers", [])
             }
-            reader: asyncio.Task[bytes] | None = None
             try:
-                async with asyncio.timeout(pod["spec"]["activeDeadlineSeconds"]):
-                    while True:
-                        reader = reader or asyncio.create_task(proc.stdout.readline())
-                        done, _ = await asyncio.wait(
-                            {reader, *watchers}, return_when=asyncio.FIRST_COMPLETED
-                        )
-                        for watcher in [w for w in watchers if w in done]:
-                            skill = watchers.pop(watcher)
+                events = follow(proc.stdout, exits)
+                async with (
+                    asyncio.timeout(pod["spec"]["activeDeadlineSeconds"]),
+                    contextlib.aclosing(events),
+                ):
+                    async for item in events:
+                        if isinstance(item, SidecarExited):
                             yield {
                                 "type": "skill_exited",
-                                "name": skill.removeprefix("skill-"),
-                                "code": watcher.result(),
-                                "log_tail": await self._log_tail(plan.container(skill)),
+                                "name": item.name.removeprefix("skill-"),
+                                "code": item.code,
+                                "log_tail": await self._log_tail(plan.container(item.name)),
                             }
-                        if reader in done:
-                            line, reader = reader.result(), None
-                            if not line:
-                                break
-                            yield _parse(line)
+                        else:
+                            yield item
                 await proc.wait()
             finally:
-                for task in [*watchers, *([reader] if reader else [])]:
-                    task.cancel()
                 if proc.returncode is None:  # interrupted: let the agent record, then go
                     await self._docker("stop", "--time", f"{self.stop_grace_s:g}", name,
                                        check=False, timeout=self.stop_grace_s + 10)  # fmt: skip
@@ -397,14 +390,3 @@ def _pack(workspace: Path, archive: Path) -> None:
 
     with tarfile.open(archive, "w") as tar:
         tar.add(workspace, arcname=".", filter=owned)
-
-
-def _parse(line: bytes) -> dict[str, Any]:
-    text = line.decode(errors="replace").rstrip()
-    try:
-        event = json.loads(text)
-    except json.JSONDecodeError:
-        return {"type": "agent_output", "text": text}
-    if isinstance(event, dict):
-        return cast(dict[str, Any], event)
-    return {"type": "agent_output", "text": text}

@@ -11,16 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import json
 import os
 import signal
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any, TextIO
 
 from runtime.events import RunError, RunResult
+from runtime.launchers._follow import follow
 from runtime.spec import RunPaths, RunSpec, SkillSpec
 
 # What every child may see of our environment; everything else must be asked for.
@@ -160,56 +160,41 @@ class LocalLauncher:
         """Yield the agent's events; stop early if a skill dies before the skills are ready."""
         assert agent.stdout is not None
         ready = False
-        watchers = {asyncio.create_task(p.wait()): n for n, p in skills.items()}
-        reader: asyncio.Task[bytes] | None = None
-        try:
-            while True:
-                reader = reader or asyncio.create_task(agent.stdout.readline())
-                done, _ = await asyncio.wait(
-                    {reader, *watchers}, return_when=asyncio.FIRST_COMPLETED
-                )
-                for w in [t for t in watchers if t in done]:
-                    name = watchers.pop(w)
-                    yield {
-                        "type": "skill_exited",
-                        "name": name,
-                        "code": w.result(),
-                        "log_tail": self._log_tail(name),
-                    }
-                    if not ready:
-                        agent.send_signal(signal.SIGTERM)
-                        self.paths.result.unlink(missing_ok=True)
-                        await agent.wait()
-                        RunResult(
-                            "failed",
-                            error=RunError(
-                                "SkillExited",
-                                f"skill {name!r} exited with code {w.result()} "
-                                f"before it was ready:\n{self._log_tail(name)}",
-                            ),
-                            run_id=self.spec.run_id,
-                        ).save(self.paths.result)
-                        return
-                if reader in done:
-                    line = reader.result()
-                    reader = None
-                    if not line:  # the agent is done; report skills that died on the way
-                        for name in watchers.values():
-                            code = skills[name].returncode
-                            if code is not None:
-                                yield {
-                                    "type": "skill_exited",
-                                    "name": name,
-                                    "code": code,
-                                    "log_tail": self._log_tail(name),
-                                }
-                        return
-                    event = _parse(line)
-                    ready = ready or event.get("type") == "skills_ready"
-                    yield event
-        finally:
-            for t in [*watchers, *([reader] if reader else [])]:
-                t.cancel()
+        reported: set[str] = set()
+        events = follow(agent.stdout, {n: p.wait() for n, p in skills.items()})
+        async with contextlib.aclosing(events):
+            async for item in events:
+                if isinstance(item, dict):
+                    ready = ready or item.get("type") == "skills_ready"
+                    yield item
+                    continue
+                reported.add(item.name)
+                yield self._exited(item.name, item.code)
+                if not ready:  # fail fast rather than wait out the readiness timeout
+                    agent.send_signal(signal.SIGTERM)
+                    await agent.wait()
+                    RunResult(
+                        "failed",
+                        error=RunError(
+                            "SkillExited",
+                            f"skill {item.name!r} exited with code {item.code} before it was "
+                            f"ready:\n{self._log_tail(item.name)}",
+                        ),
+                        run_id=self.spec.run_id,
+                    ).save(self.paths.result)
+                    return
+        # The agent is done; report skills that died on the way but were not noticed yet.
+        for name, proc in skills.items():
+            if proc.returncode is not None and name not in reported:
+                yield self._exited(name, proc.returncode)
+
+    def _exited(self, name: str, code: int) -> dict[str, Any]:
+        return {
+            "type": "skill_exited",
+            "name": name,
+            "code": code,
+            "log_tail": self._log_tail(name),
+        }
 
     def _log_tail(self, name: str, lines: int = 15) -> str:
         path = self.paths.podium / "logs" / f"{name}.log"
@@ -219,16 +204,6 @@ class LocalLauncher:
             )
         except OSError:
             return ""
-
-
-def _parse(line: bytes) -> dict[str, Any]:
-    try:
-        event = json.loads(line)
-    except json.JSONDecodeError:
-        return {"type": "agent_output", "text": line.decode(errors="replace").rstrip()}
-    if isinstance(event, dict):
-        return cast(dict[str, Any], event)
-    return {"type": "agent_output", "text": line.decode(errors="replace").rstrip()}
 
 
 async def _stop(procs: list[asyncio.subprocess.Process], grace: float) -> None:
