@@ -3,6 +3,7 @@
 Tool-call overhead, a no-op tool, three ways in one run:
   in-process      Skill.call() in the agent's own process (kagent's in-process tools)
   grpc+unix       Podium's path: GrpcSkillClient.invoke over a Unix socket to a sidecar process
+  bare grpc.aio   the floor: a streaming echo with grpc.aio alone, nothing of Podium's
   file-polling    Sympozium's design: a JSON request file, the sidecar polling every 200 ms,
                   the agent polling for the result every 150 ms
 Cold start: from launching `podium run` with three skills to the model's first request
@@ -40,6 +41,24 @@ async def noop() -> str:
     """Do nothing."""
     return "ok"
 '''
+
+BARE_GRPC_SERVER = """
+import asyncio, sys
+import grpc
+
+async def main():
+    async def echo(request, context):
+        yield request
+    handler = grpc.method_handlers_generic_handler(
+        "bench.Echo", {"Stream": grpc.unary_stream_rpc_method_handler(echo)})
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((handler,))
+    server.add_insecure_port("unix:" + sys.argv[1])
+    await server.start()
+    await server.wait_for_termination()
+
+asyncio.run(main())
+"""
 
 POLLING_SIDECAR = """
 import json, os, sys, time
@@ -121,6 +140,33 @@ async def bench_grpc(n: int, workspace: Path) -> list[float]:
             samples.append((time.perf_counter() - t0) * 1000)
         await client.close()
         return samples
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+async def bench_bare_grpc(n: int, workspace: Path) -> list[float]:
+    """The floor: grpc.aio itself, a server-streaming echo of raw bytes, nothing of ours."""
+    import grpc
+
+    sock = workspace / "bare.sock"
+    proc = subprocess.Popen([sys.executable, "-c", BARE_GRPC_SERVER, str(sock)])
+    try:
+        async with grpc.aio.insecure_channel(f"unix:{sock}") as channel:
+            stream = channel.unary_stream("/bench.Echo/Stream")
+
+            async def once() -> None:
+                async for _ in stream(b"x", wait_for_ready=True):
+                    pass
+
+            for _ in range(200):
+                await once()
+            samples: list[float] = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                await once()
+                samples.append((time.perf_counter() - t0) * 1000)
+            return samples
     finally:
         proc.terminate()
         proc.wait()
@@ -209,12 +255,14 @@ async def main() -> None:
         workspace = Path(tmp)
         local = await bench_in_process(args.calls)
         grpc_samples = await bench_grpc(args.calls, workspace)
+        floor = await bench_bare_grpc(args.calls, workspace)
         polling = await bench_polling(args.polling_calls, workspace)
     print("Tool-call overhead, no-op tool (milliseconds; ratio = p50 / in-process p50)")
     print(f"{'path':<14}{'calls':>7}{'p50':>12}{'p99':>12}{'ratio':>11}")
     base = statistics.median(local)
     print(row("in-process", local, base))
     print(row("grpc+unix", grpc_samples, base))
+    print(row("bare grpc.aio", floor, base) + "  (the transport alone, nothing of ours)")
     print(row("file-polling", polling, base))
     print(
         f"file-polling p50 / grpc+unix p50: "

@@ -119,6 +119,10 @@ class LocalLauncher:
             )
             async for event in self._follow(agent, skills):
                 yield event
+            # The agent closed its stdout: it is exiting by itself. Signalling it now would race
+            # its exit (and asyncio would then log an "unknown child" warning).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(agent.wait(), STOP_GRACE_S)
         finally:
             await _stop([agent] if agent else [], STOP_GRACE_S)  # the agent first: it records
             await _stop(list(skills.values()), STOP_GRACE_S)
