@@ -149,7 +149,8 @@ def memory_search(query: str, tags: Sequence[str] = (), limit: int = 10) -> Tool
         hits = hits[:limit]
     if not hits:
         return ToolOutput(text=f"No memories match {query!r}.{note}", data=[])
-    lines = [f"{len(hits)} memories match {query!r} (best first):"]
+    noun = "memory matches" if len(hits) == 1 else "memories match"
+    lines = [f"{len(hits)} {noun} {query!r} (best first):"]
     for i, h in enumerate(hits, 1):
         lines.append(f"{i}. [{h.id}] {h.created_at}{_tag_text(h.tags)}\n   {h.snippet}")
     return ToolOutput(text="\n".join(lines) + note, data=hits)
