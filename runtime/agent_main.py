@@ -8,6 +8,7 @@ also writes a one-line summary to the termination message, which the controller 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -52,6 +53,9 @@ async def run_agent(workspace: Path, stream: TextIO | None = sys.stdout) -> RunR
         )
     except (SkillNotReadyError, ModelError, ValueError, OSError) as exc:
         result = RunResult("failed", error=RunError(type(exc).__name__, str(exc)))
+    except Exception as exc:  # a bug, or a failure we did not foresee: still leave a result
+        log.exception("the run failed unexpectedly")
+        result = RunResult("failed", error=RunError(type(exc).__name__, str(exc)[:2000]))
     finally:
         await asyncio.gather(*(c.close() for c in clients.values()), return_exceptions=True)
     if not result.duration_s:
@@ -131,25 +135,28 @@ async def _run(
             ok=bool(recalled and not recalled.is_error),
             chars=len(recalled.text) if recalled else 0,
         )
-    try:
-        result = await agent.run(spec.task, extra.strip())
+    result = await agent.run(spec.task, extra.strip())  # never raises; records cancellation
+    try:  # what follows must not cost the run its result, even if cancelled meanwhile
+        if memory and spec.memory.summary and result.status == "succeeded":
+            summary = f"Task: {spec.task}\nOutcome: {result.output[:1500]}"
+            stored = await _memory_call(
+                memory,
+                events,
+                "memory_store",
+                {"content": summary, "tags": ["run-summary"], "source": spec.run_id},
+            )
+            events.emit(
+                "memory_summary",
+                ok=bool(stored and not stored.is_error),
+                detail=stored.text[:200] if stored else "",
+            )
+    except asyncio.CancelledError:
+        events.emit("memory_summary", ok=False, detail="cancelled")
     finally:
         close = getattr(model, "aclose", None)  # adapters with an HTTP pool have one
         if close is not None:
-            await close()
-    if memory and spec.memory.summary and result.status == "succeeded":
-        summary = f"Task: {spec.task}\nOutcome: {result.output[:1500]}"
-        stored = await _memory_call(
-            memory,
-            events,
-            "memory_store",
-            {"content": summary, "tags": ["run-summary"], "source": spec.run_id},
-        )
-        events.emit(
-            "memory_summary",
-            ok=bool(stored and not stored.is_error),
-            detail=stored.text[:200] if stored else "",
-        )
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await close()
     return result
 
 

@@ -169,6 +169,9 @@ def _skill_spec(text: str) -> SkillSpec:
             f"unknown skill {source!r}: use a built-in "
             f"({', '.join(sorted(BUILTIN))}), MODULE:ATTR or path/to/file.py:ATTR"
         )
+    where, _, attr = source.rpartition(":")
+    if where.endswith(".py"):  # skills run with the workspace as cwd: pin the file's path
+        source = f"{Path(where).resolve()}:{attr}"
     return SkillSpec(name=name or default_name(source), source=source)
 
 

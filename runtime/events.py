@@ -65,7 +65,8 @@ class EventLog:
     and, when `stream` is given, writes the same line there for a launcher to follow."""
 
     def __init__(self, path: Path | None, stream: TextIO | None = None) -> None:
-        self._file = path.open("a", encoding="utf-8") if path else None
+        # One log per run: a new run in the same workspace starts it afresh, like result.json.
+        self._file = path.open("w", encoding="utf-8") if path else None
         self._stream = stream
         self.events: list[dict[str, Any]] = []
 

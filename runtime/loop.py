@@ -155,7 +155,11 @@ class Agent:
         """The tools offered this turn; skills whose tool list can change are asked again."""
         for name, info in list(self.infos.items()):
             if info.dynamic_tools:
-                self.infos[name] = await self.skills[name].describe()
+                try:
+                    self.infos[name] = await self.skills[name].describe()
+                except Exception as exc:  # any transport's failure: the skill may have died
+                    # Keep its last tool list: a call to it then says what went wrong.
+                    self.events.emit("skill_unavailable", name=name, error=str(exc)[:500])
         offered: dict[str, SkillTool] = {}
         for info in self.infos.values():
             for tool in info.tools:
@@ -173,6 +177,7 @@ class Agent:
 
     async def _call(self, call: ToolCall, tools: Mapping[str, SkillTool]) -> ToolResultMessage:
         self.tool_calls += 1
+        start = (self.tool_calls, time.monotonic())  # this call's number, for its saved output
         tool = tools.get(call.name)
         self.events.emit(
             "tool_call",
@@ -181,12 +186,11 @@ class Agent:
             arguments=call.arguments,
             skill=tool.skill if tool else None,
         )
-        t0 = time.monotonic()
         if tool is None:
             text = (
                 f"unknown tool {call.name!r}; available tools: {', '.join(sorted(tools)) or 'none'}"
             )
-            return self._result(call, text, True, "unknown_tool", t0)
+            return self._result(call, text, True, "unknown_tool", start)
         arguments = call.arguments.strip() or "{}"
         try:
             parsed = json.loads(arguments)
@@ -197,11 +201,11 @@ class Agent:
                 "object matching the tool's schema",
                 True,
                 "invalid_arguments",
-                t0,
+                start,
             )
         if not isinstance(parsed, dict):
             return self._result(
-                call, "arguments must be a JSON object", True, "invalid_arguments", t0
+                call, "arguments must be a JSON object", True, "invalid_arguments", start
             )
         deadline = time.time() + self.config.tool_timeout_s
 
@@ -214,7 +218,7 @@ class Agent:
             call.id, call.name, arguments, deadline=deadline, on_event=on_event
         )
         return self._result(
-            call, outcome.text, outcome.is_error, outcome.error_kind, t0, list(outcome.artifacts)
+            call, outcome.text, outcome.is_error, outcome.error_kind, start, list(outcome.artifacts)
         )
 
     def _result(
@@ -223,21 +227,23 @@ class Agent:
         text: str,
         is_error: bool,
         error_kind: str,
-        t0: float,
+        start: tuple[int, float],
         artifacts: list[str] | None = None,
     ) -> ToolResultMessage:
         saved_to = None
         cap = self.config.max_tool_output_chars
         full_length = len(text)
         if full_length > cap:
-            saved = self.outputs_dir / f"{_safe(call.id)}.txt"
+            # Turn and call counter in the name: model call ids may repeat or be empty.
+            saved = self.outputs_dir / f"{self.turns:03d}-{start[0]:04d}-{_safe(call.id)}.txt"
             saved.parent.mkdir(parents=True, exist_ok=True)
             saved.write_text(text, encoding="utf-8")
             saved_to = f".podium/outputs/{saved.name}"
-            text = (
-                text[: cap - 300] + f"\n\n[output cut for the model: {full_length:,} "
-                f"characters in all; the whole output is saved in {saved_to}]"
+            note = (
+                f"\n\n[output cut for the model: {full_length:,} characters in all; "
+                f"the whole output is saved in {saved_to}]"
             )
+            text = text[: max(0, cap - len(note))] + note
         self.events.emit(
             "tool_result",
             id=call.id,
@@ -248,7 +254,7 @@ class Agent:
             preview=text[:500],
             saved_to=saved_to,
             artifacts=artifacts or [],
-            duration_ms=round((time.monotonic() - t0) * 1000, 2),
+            duration_ms=round((time.monotonic() - start[1]) * 1000, 2),
         )
         return ToolResultMessage(call.id, call.name, text, is_error)
 

@@ -179,9 +179,16 @@ async def connect_skills(
             async with asyncio.timeout(timeout):
                 # step=1 ms: a socket appearing is noticed in ~2 ms rather than ~80 ms; the
                 # 50 ms timeout re-checks in case it appeared before the watch began.
-                async for _ in watchfiles.awatch(  # pyright: ignore[reportUnknownMemberType]sockets, step=1, debounce=50,
-                    rust_timeout=50, yield_on_timeout=True, watch_filter=None, recursive=False
-                ):
+                watch = watchfiles.awatch(  # pyright: ignore[reportUnknownMemberType]
+                    sockets,
+                    step=1,
+                    debounce=50,
+                    rust_timeout=50,
+                    yield_on_timeout=True,
+                    watch_filter=None,
+                    recursive=False,
+                )
+                async for _ in watch:
                     missing = {n for n in missing if not (sockets / f"{n}.sock").exists()}
                     if not missing:
                         break

@@ -6,9 +6,11 @@ are refused. `.podium/` (the run's own bookkeeping) can be read but not written.
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import os
 import re
+import sys
 from pathlib import Path
 
 from skills.sdk import Context, Skill, ToolError
@@ -24,6 +26,7 @@ skill = Skill(
 MAX_READ = 200_000
 MAX_MATCHES = 200
 MAX_LISTED = 1000
+REGEX_TIMEOUT_S = 20.0
 
 
 def _writable(ctx: Context, path: str) -> Path:
@@ -49,6 +52,9 @@ def workspace_read(ctx: Context, path: str, offset: int = 0, limit: int = MAX_RE
         limit: Maximum number of characters to return.
     """
     target = ctx.path(path)
+    logs = ctx.workspace.resolve() / ".podium" / "logs"
+    if target == logs or logs in target.parents:  # skills' tracebacks stay out of the model
+        raise ToolError(".podium/logs/ is for people, not tools")
     if not target.is_file():
         raise ToolError(f"no such file: {path}")
     text = target.read_text(encoding="utf-8", errors="replace")
@@ -107,7 +113,7 @@ def workspace_list(ctx: Context, path: str = ".", pattern: str = "*") -> str:
 
 
 @skill.tool(read_only=True)
-def workspace_search(ctx: Context, query: str, path: str = ".", regex: bool = False) -> str:
+async def workspace_search(ctx: Context, query: str, path: str = ".", regex: bool = False) -> str:
     """Search text files for a string (or a regular expression); returns path:line: text.
 
     Args:
@@ -115,12 +121,20 @@ def workspace_search(ctx: Context, query: str, path: str = ".", regex: bool = Fa
         path: Folder relative to the workspace.
         regex: Treat the query as a Python regular expression.
     """
-    root = ctx.path(path)
+    root, base = ctx.path(path), ctx.workspace.resolve()
+    if not regex:
+        return await asyncio.to_thread(search_files, root, base, re.compile(re.escape(query)))
     try:
-        needle = re.compile(query if regex else re.escape(query))
+        re.compile(query)
     except re.error as exc:
         raise ToolError(f"bad regular expression: {exc}") from exc
-    base = ctx.workspace.resolve()
+    # A model's regular expression can take exponential time, and a thread cannot be stopped:
+    # run it in a child process, which the deadline can kill.
+    argv = [sys.executable, "-m", "skills.workspace", str(root), str(base), query]
+    return await ctx.run(argv, timeout=REGEX_TIMEOUT_S)
+
+
+def search_files(root: Path, base: Path, needle: re.Pattern[str]) -> str:
     hits: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = _visible(dirnames, Path(dirpath), base)
@@ -138,3 +152,7 @@ def workspace_search(ctx: Context, query: str, path: str = ".", regex: bool = Fa
                     if len(hits) >= MAX_MATCHES:
                         return "\n".join([*hits, f"[... stopped after {MAX_MATCHES} matches]"])
     return "\n".join(hits) or "no matches"
+
+
+if __name__ == "__main__":  # the regex search's child process: ROOT BASE PATTERN
+    print(search_files(Path(sys.argv[1]), Path(sys.argv[2]), re.compile(sys.argv[3])), end="")

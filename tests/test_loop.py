@@ -229,3 +229,18 @@ async def test_cancellation_records_a_cancelled_result(workspace: Path) -> None:
     assert result.status == "cancelled" and result.tool_calls == 1
     lines = [json.loads(x) for x in (workspace / "events.jsonl").read_text().splitlines()]
     assert lines[-1]["type"] == "tool_call"
+
+
+@pytest.mark.anyio
+async def test_small_caps_still_cut_and_repeated_ids_keep_every_output(workspace: Path) -> None:
+    same = tool_response(("big", {"size": 5000}), ("big", {"size": 6000}))
+    twin = type(same)(
+        tool_calls=tuple(type(c)("dup", c.name, c.arguments) for c in same.tool_calls)
+    )  # both calls id "dup"
+    model = ScriptedModel([twin, text_response("ok")])
+    result, events = await run(workspace, model, max_tool_output_chars=200)
+    assert result.status == "succeeded"
+    assert all(len(m.text) <= 200 for m in tool_results(model, 1))
+    saved = sorted(e["saved_to"] for e in events if e["type"] == "tool_result")
+    assert len(set(saved)) == 2
+    assert sorted(len((workspace / s).read_text()) for s in saved) == [5000, 6000]

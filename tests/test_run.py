@@ -33,7 +33,8 @@ async def lifespan(skill):
         await asyncio.sleep(3600)   # never becomes ready
     yield
 
-skill = Skill("flaky", instructions="Flaky tools.", lifespan=lifespan)
+# dynamic_tools: the agent re-describes it every turn, also after it died.
+skill = Skill("flaky", instructions="Flaky tools.", lifespan=lifespan, dynamic_tools=True)
 
 @skill.tool
 async def die() -> str:
@@ -413,3 +414,34 @@ def test_agent_takes_its_spec_from_the_pods_config_map(workspace: Path) -> None:
         result["status"] == "failed"
         and "unknown model 'nosuch:model'" in result["error"]["message"]
     )
+
+
+def test_long_event_lines_and_a_second_run_in_the_same_workspace(podium: Any) -> None:
+    big = "x" * 200_000  # one tool_call event far over asyncio's default 64 KiB line limit
+    # A file the model plants in the workspace is never imported by the next run's processes.
+    run = podium(
+        {
+            "steps": [
+                {
+                    "tool_calls": [
+                        call("workspace_write", path="big.txt", content=big),
+                        call(
+                            "workspace_write",
+                            path="watchfiles.py",
+                            content="raise SystemExit('planted module ran')",
+                        ),
+                    ]
+                },
+                {"content": "ok"},
+            ]
+        },
+        "write",
+        "--skill",
+        "workspace",
+    )
+    assert run.code == 0, run.stdout + run.stderr
+    assert (run.workspace / "big.txt").stat().st_size == len(big)
+    again = podium({"steps": [{"content": "second"}]}, "again", "--skill", "workspace")
+    assert again.code == 0, again.stdout + again.stderr
+    assert again.result["output"] == "second"
+    assert [e["type"] for e in again.events].count("run_started") == 1  # a fresh event log

@@ -68,6 +68,12 @@ async def child(ctx: Context, marker: str) -> str:
 
 
 @demo.tool
+def unsendable() -> object:
+    """Return something that cannot be serialised."""
+    return object()
+
+
+@demo.tool
 def structured(count: int) -> dict[str, list[int]]:
     """Return data, not prose."""
     return {"numbers": list(range(count))}
@@ -128,6 +134,8 @@ async def test_outcomes_of_a_call(workspace: Path) -> None:
     bug = await demo.call(_call("crash", {}), _ctx(workspace))
     assert bug.error_kind == kind.INTERNAL and "error id" in bug.text
     assert "shadow" not in bug.text and "Traceback" not in bug.text  # no leak to the model
+    odd = await demo.call(_call("unsendable", {}), _ctx(workspace))
+    assert odd.error_kind == kind.INTERNAL and "error id" in odd.text
     data = await demo.call(_call("structured", {"count": 3}), _ctx(workspace))
     assert json.loads(data.structured_json) == {"numbers": [0, 1, 2]}
 
@@ -282,3 +290,19 @@ def test_bad_skill_specs_get_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "mine.py").write_text("skill = 42\n")
     with pytest.raises(SkillLoadError, match=r"not a skills\.sdk\.Skill"):
         load_skill(str(tmp_path / "mine.py") + ":skill")
+
+
+@pytest.mark.anyio
+async def test_a_timeout_kills_grandchildren_holding_the_pipe(workspace: Path) -> None:
+    marker = workspace / "grandchild.pid"
+    script = (
+        "import subprocess, sys\n"
+        f"p = subprocess.Popen(['sleep', '60'])\nopen({str(marker)!r}, 'w').write(str(p.pid))\n"
+        "sys.exit(0)\n"
+    )
+    with pytest.raises(ToolError, match="timed out"):
+        await run_process([sys.executable, "-c", script], timeout=1)
+    pid = int(marker.read_text())
+    async with asyncio.timeout(10):
+        while _alive(pid):
+            await asyncio.sleep(0.05)

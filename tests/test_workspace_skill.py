@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,10 @@ from skills.workspace import (
 )
 
 
+def search(ctx: Context, query: str, regex: bool = False) -> str:
+    return asyncio.run(workspace_search(ctx, query, regex=regex))
+
+
 @pytest.fixture
 def ctx(workspace: Path) -> Context:
     return Context(workspace=workspace, run_id="r", call_id="c", log=logging.getLogger("t"))
@@ -31,8 +37,8 @@ def test_write_read_list_search(ctx: Context) -> None:
     assert workspace_read(ctx, "docs/a.md", offset=4, limit=4).startswith("TODO")
     assert workspace_list(ctx) == "docs/a.md\t19"
     assert workspace_list(ctx, pattern="*.txt") == "(no files)"
-    assert workspace_search(ctx, "TODO") == "docs/a.md:2: TODO two"
-    assert workspace_search(ctx, r"t\w+e", regex=True) == "docs/a.md:3: three"
+    assert search(ctx, "TODO") == "docs/a.md:2: TODO two"
+    assert search(ctx, r"t\w+e", regex=True) == "docs/a.md:3: three"
     assert ctx.artifacts == ["docs/a.md", "docs/a.md"]
 
 
@@ -53,7 +59,7 @@ def test_symlinks_pointing_out_are_refused(ctx: Context, tmp_path: Path) -> None
         workspace_read(ctx, "link.txt")
     with pytest.raises(ToolError, match="outside the workspace"):
         workspace_write(ctx, "linkdir/new.txt", "x")
-    assert "token" not in workspace_search(ctx, "token")
+    assert "token" not in search(ctx, "token")
 
 
 def test_podium_records_are_readable_but_not_writable(ctx: Context) -> None:
@@ -67,7 +73,7 @@ def test_podium_records_are_readable_but_not_writable(ctx: Context) -> None:
 
 def test_bad_regex_and_missing_files_are_tool_errors(ctx: Context) -> None:
     with pytest.raises(ToolError, match="bad regular expression"):
-        workspace_search(ctx, "(", regex=True)
+        search(ctx, "(", regex=True)
     with pytest.raises(ToolError, match="no such file"):
         workspace_read(ctx, "missing.txt")
     with pytest.raises(ToolError, match="no such folder"):
@@ -81,3 +87,19 @@ async def test_errors_reach_the_model_as_tool_errors(ctx: Context) -> None:
     )
     assert result.is_error and result.error_kind == pb.ToolResult.TOOL
     assert "outside the workspace" in result.text
+
+
+def test_a_catastrophic_regex_is_killed_not_waited_for(ctx: Context) -> None:
+    (ctx.workspace / "a.txt").write_text("a" * 40 + "b\n")
+    ctx.deadline = time.monotonic() + 1.0  # the call's deadline bounds the child process
+    started = time.monotonic()
+    with pytest.raises(ToolError, match="timed out"):
+        search(ctx, "(a+)+$", regex=True)
+    assert time.monotonic() - started < 10
+
+
+def test_skill_logs_are_not_for_the_model(ctx: Context) -> None:
+    (ctx.workspace / ".podium" / "logs").mkdir(parents=True)
+    (ctx.workspace / ".podium" / "logs" / "memory.log").write_text("Traceback ...")
+    with pytest.raises(ToolError, match="for people"):
+        workspace_read(ctx, ".podium/logs/memory.log")

@@ -9,6 +9,10 @@ from collections.abc import AsyncGenerator, Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+# One event can carry a whole tool argument or final answer: read lines of up to this size
+# (pass it as `limit=` where the agent's stdout pipe is made).
+EVENT_LINE_LIMIT = 64 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class SidecarExited:
@@ -30,7 +34,13 @@ async def follow(
             for watcher in [w for w in watchers if w in done]:
                 yield SidecarExited(watchers.pop(watcher), watcher.result())
             if reader in done:
-                line, reader = reader.result(), None
+                try:
+                    line = reader.result()
+                except ValueError:  # longer than the limit: say so rather than lose the run
+                    reader = None
+                    yield {"type": "agent_output", "text": "(an over-long event line was dropped)"}
+                    continue
+                reader = None
                 if not line:
                     return
                 yield parse_event(line)

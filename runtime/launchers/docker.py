@@ -36,7 +36,7 @@ from runtime.launchers._docker_args import (
     run_args,
     shared_volumes,
 )
-from runtime.launchers._follow import SidecarExited, follow
+from runtime.launchers._follow import EVENT_LINE_LIMIT, SidecarExited, follow
 from runtime.podspec import GID, UID, RenderError, RenderOptions, render_config_map, render_pod
 from runtime.spec import RunPaths, RunSpec
 
@@ -246,6 +246,7 @@ class DockerLauncher:
             proc = await asyncio.create_subprocess_exec(
                 self.docker, "run", *run_args(pod, agent, plan),
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=log,
+                limit=EVENT_LINE_LIMIT,
             )  # fmt: skip
             assert proc.stdout is not None
             exits = {

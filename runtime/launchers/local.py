@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from runtime.events import RunError, RunResult
-from runtime.launchers._follow import follow
+from runtime.launchers._follow import EVENT_LINE_LIMIT, follow
 from runtime.spec import RunPaths, RunSpec, SkillSpec
 
 # What every child may see of our environment; everything else must be asked for.
@@ -48,6 +48,8 @@ def child_env(names: tuple[str, ...] | list[str], extra: Mapping[str, str]) -> d
     env = {n: os.environ[n] for n in (*BASE_ENV, *names) if n in os.environ}
     env.update(extra)
     env["PYTHONUNBUFFERED"] = "1"
+    # Children start in the workspace, which the model can write to: never import from it.
+    env["PYTHONSAFEPATH"] = "1"
     return env
 
 
@@ -154,6 +156,7 @@ class LocalLauncher:
             stderr=stderr,
             stdin=asyncio.subprocess.DEVNULL,
             cwd=self.workspace,
+            limit=EVENT_LINE_LIMIT,
             start_new_session=True,  # Ctrl-C reaches us only; we stop children in order
             preexec_fn=_die_with_parent,
         )

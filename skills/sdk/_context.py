@@ -194,14 +194,15 @@ async def run_process(
 
 
 async def _kill(proc: asyncio.subprocess.Process) -> None:
-    """SIGTERM the child's process group, then SIGKILL it if it lingers."""
-    if proc.returncode is not None:
-        return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            await asyncio.wait_for(asyncio.shield(proc.wait()), KILL_GRACE_S)
-            return
-        except TimeoutError:
-            continue
+    """SIGTERM the child's process group, give it a grace period, then SIGKILL the group.
+
+    The group is signalled even when the direct child has already exited: a grandchild that
+    kept the pipes open is what made us wait in the first place.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(proc.wait()), KILL_GRACE_S)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    await proc.wait()

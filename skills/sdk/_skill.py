@@ -175,6 +175,7 @@ class Skill:
         try:
             async with asyncio.timeout(timeout):
                 value = await tool.handler(ctx, cast(dict[str, Any], raw))
+            return _to_result(value, ctx.artifacts)  # a value that cannot be sent is a bug too
         except TimeoutError:
             return _error(
                 kind.TIMEOUT, f"{tool.name} timed out after {time.monotonic() - started:.1f}s"
@@ -193,9 +194,10 @@ class Skill:
                 f"internal error in skill {self.name!r} "
                 f"(error id {error_id}; details are in the skill's log)",
             )
-        return _to_result(value, ctx.artifacts)
 
 
+# Sync tools run in a worker thread. A timeout stops waiting for them and reports it, but
+# Python cannot stop a thread: work that may run long belongs in `ctx.run` (a killable child).
 def tool_from_function(
     func: Callable[..., Any],
     *,
