@@ -118,7 +118,7 @@ class TerminalDisplay:
             self.line(self._c("red", f"  {e['error']['type']}: {e['error']['message']}"))
         if e.get("output"):
             self.line(self._c("bold", "Final answer:"))
-            self.line(e["output"])
+            self.line(_clean(e["output"]))
 
 
 def _args(raw: str) -> str:
@@ -132,6 +132,14 @@ def _args(raw: str) -> str:
     return "(" + ", ".join(f"{k}={json.dumps(v)}" for k, v in items.items()) + ")"
 
 
+# Model and tool text must not drive the terminal (escape sequences can rewrite the screen).
+_CONTROL = {c: "\N{REPLACEMENT CHARACTER}" for c in [*range(0, 9), *range(11, 32), 127]}
+
+
+def _clean(text: str) -> str:
+    return str(text).translate(_CONTROL)
+
+
 def _short(text: str, limit: int) -> str:
-    flat = " ".join(str(text).split())
+    flat = " ".join(_clean(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
