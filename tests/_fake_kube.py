@@ -1,0 +1,230 @@
+"""A fake Kubernetes API server over real HTTPS, enough for the real kubectl: legacy discovery
+(/api, /apis, /api/v1), pods and configmaps (list, get, Table output), events, pod logs, and
+create (with or without dryRun). It records every request (method, path, query, token).
+HTTPS because kubectl sends no bearer token over plain HTTP; the certificate is a throwaway
+self-signed one made with `openssl`.
+
+No kube-apiserver can be installed on these machines; kmock (the PyPI fake) serves discovery
+and objects but not Table output, pod logs or the events a `describe` asks for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import ssl
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+TOKEN = "fake-token-0123456789"
+CREATED = "2026-11-01T00:00:00Z"
+
+_RESOURCES = [
+    {"name": "pods", "singularName": "pod", "namespaced": True, "kind": "Pod",
+     "shortNames": ["po"], "verbs": ["get", "list", "create", "patch", "delete"]},
+    {"name": "pods/log", "singularName": "", "namespaced": True, "kind": "Pod", "verbs": ["get"]},
+    {"name": "configmaps", "singularName": "configmap", "namespaced": True, "kind": "ConfigMap",
+     "shortNames": ["cm"], "verbs": ["get", "list", "create", "patch", "delete"]},
+    {"name": "secrets", "singularName": "secret", "namespaced": True, "kind": "Secret",
+     "verbs": ["get", "list"]},
+    {"name": "events", "singularName": "event", "namespaced": True, "kind": "Event",
+     "shortNames": ["ev"], "verbs": ["get", "list"]},
+    {"name": "namespaces", "singularName": "namespace", "namespaced": False, "kind": "Namespace",
+     "shortNames": ["ns"], "verbs": ["get", "list"]},
+]  # fmt: skip
+# The OpenAPI v3 kubectl reads before `apply`: only whether PATCH takes `fieldValidation`
+# (then the server validates, and kubectl needs no schema of its own).
+_OPENAPI_ROOT = {"paths": {"api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=1"}}}
+_OPENAPI_V1 = {
+    "openapi": "3.0.0",
+    "info": {"title": "Kubernetes", "version": "v1.37.0"},
+    "paths": {
+        f"/api/v1/namespaces/{{namespace}}/{plural}/{{name}}": {
+            "patch": {
+                "x-kubernetes-group-version-kind": {"group": "", "version": "v1", "kind": kind},
+                "parameters": [{"name": "fieldValidation", "in": "query",
+                                "schema": {"type": "string"}}],
+                "responses": {},
+            }
+        }
+        for plural, kind in (("pods", "Pod"), ("configmaps", "ConfigMap"))
+    },
+}  # fmt: skip
+_KINDS = {"pods": "Pod", "configmaps": "ConfigMap", "secrets": "Secret", "events": "Event"}
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    query: dict[str, str]
+    token: str
+
+
+@dataclass
+class FakeKube:
+    """The server's state: objects by (resource, namespace, name), logs, and what it saw."""
+
+    objects: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=lambda: {})
+    logs: dict[str, str] = field(default_factory=lambda: {})
+    requests: list[Seen] = field(default_factory=lambda: [])
+    hang: asyncio.Event = field(default_factory=asyncio.Event)
+    """Log requests for the pod `slow` wait on this (never set by the server)."""
+    url: str = ""
+    ca: bytes = b""
+
+    def add(self, resource: str, namespace: str, name: str, **extra: Any) -> None:
+        self.objects[(resource, namespace, name)] = {
+            "apiVersion": "v1",
+            "kind": _KINDS[resource],
+            "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}",
+                         "creationTimestamp": CREATED, "resourceVersion": "1"},
+            **extra,
+        }  # fmt: skip
+
+    def seen(self, method: str, path: str) -> list[Seen]:
+        return [r for r in self.requests if r.method == method and r.path == path]
+
+    def kubeconfig(self, folder: Path, token: str = TOKEN) -> Path:
+        path = folder / "kubeconfig"
+        path.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "fake", "cluster": {
+                        "server": self.url,
+                        "certificate-authority-data": base64.b64encode(self.ca).decode()}}],
+                    "users": [{"name": "fake", "user": {"token": token}}],
+                    "contexts": [
+                        {"name": "fake", "context": {"cluster": "fake", "user": "fake",
+                                                     "namespace": "default"}}
+                    ],
+                    "current-context": "fake",
+                }
+            )
+        )  # fmt: skip
+        return path
+
+    # --- handlers ---------------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        auth = request.headers.get("Authorization", "")
+        self.requests.append(
+            Seen(request.method, request.path, dict(request.query), auth.removeprefix("Bearer "))
+        )
+        if auth != f"Bearer {TOKEN}":
+            return _status(401, "Unauthorized", "Unauthorized")
+        parts = request.path.strip("/").split("/")
+        if request.path == "/api":
+            return web.json_response({"kind": "APIVersions", "versions": ["v1"]})
+        if request.path == "/apis":
+            return web.json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+        if request.path == "/openapi/v3":
+            return web.json_response(_OPENAPI_ROOT)
+        if request.path == "/openapi/v3/api/v1":
+            return web.json_response(_OPENAPI_V1)
+        if request.path == "/api/v1":
+            return web.json_response(
+                {"kind": "APIResourceList", "groupVersion": "v1", "resources": _RESOURCES}
+            )
+        # /api/v1/namespaces/NS/RESOURCE[/NAME[/log]]
+        if parts[:3] == ["api", "v1", "namespaces"] and len(parts) >= 5:
+            namespace, resource, rest = parts[3], parts[4], parts[5:]
+            if resource == "pods" and len(rest) == 2 and rest[1] == "log":
+                return await self._log(rest[0], namespace)
+            if request.method == "GET" and not rest:
+                return self._list(request, resource, namespace)
+            if request.method == "GET" and len(rest) == 1:
+                found = self.objects.get((resource, namespace, rest[0]))
+                if found is None:
+                    return _status(404, "NotFound", f'{resource} "{rest[0]}" not found')
+                return web.json_response(found)
+            if request.method == "POST" and not rest:
+                body = await request.json()
+                if request.query.get("dryRun") != "All":
+                    name = body["metadata"]["name"]
+                    self.objects[(resource, namespace, name)] = body
+                return web.json_response(body, status=201)
+        return _status(404, "NotFound", f"the server could not find {request.path}")
+
+    async def _log(self, pod: str, namespace: str) -> web.StreamResponse:
+        if pod == "slow":
+            await self.hang.wait()
+        if (("pods", namespace, pod)) not in self.objects:
+            return _status(404, "NotFound", f'pods "{pod}" not found')
+        return web.Response(text=self.logs.get(pod, ""))
+
+    def _list(self, request: web.Request, resource: str, namespace: str) -> web.Response:
+        items = [
+            o for (r, ns, _), o in sorted(self.objects.items()) if r == resource and ns == namespace
+        ]
+        if "as=Table" in request.headers.get("Accept", ""):
+            return web.json_response(
+                {
+                    "kind": "Table",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": {"resourceVersion": "1"},
+                    "columnDefinitions": [
+                        {"name": "Name", "type": "string", "format": "name", "priority": 0,
+                         "description": "Name"},
+                    ],
+                    "rows": [
+                        {"cells": [o["metadata"]["name"]],
+                         "object": {"kind": "PartialObjectMetadata",
+                                    "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}}
+                        for o in items
+                    ],
+                }
+            )  # fmt: skip
+        kind = _KINDS.get(resource, "Object")
+        return web.json_response(
+            {"kind": f"{kind}List", "apiVersion": "v1", "metadata": {"resourceVersion": "1"},
+             "items": items}
+        )  # fmt: skip
+
+
+def _status(code: int, reason: str, message: str) -> web.Response:
+    return web.json_response(
+        {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
+         "reason": reason, "code": code},
+        status=code,
+    )  # fmt: skip
+
+
+@asynccontextmanager
+async def fake_kube() -> AsyncIterator[FakeKube]:
+    """Serve a FakeKube on 127.0.0.1 (a free port) for the duration of the block."""
+    kube = FakeKube()
+    with tempfile.TemporaryDirectory(prefix="fake-kube-") as folder:
+        cert, key = Path(folder) / "cert.pem", Path(folder) / "key.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=fake",
+             "-addext", "subjectAltName=IP:127.0.0.1"],
+            check=True, capture_output=True, timeout=30,
+        )  # fmt: skip
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(cert, key)
+        kube.ca = cert.read_bytes()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", kube.handle)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # pyright: ignore[reportOptionalMemberAccess, reportAttributeAccessIssue, reportUnknownMemberType, reportPrivateUsage]
+    kube.url = f"https://127.0.0.1:{port}"
+    try:
+        yield kube
+    finally:
+        kube.hang.set()
+        await runner.cleanup()

