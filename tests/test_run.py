@@ -3,6 +3,7 @@ process; the scripted OpenAI-compatible server plays the model over real HTTP.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -445,3 +446,64 @@ def test_long_event_lines_and_a_second_run_in_the_same_workspace(podium: Any) ->
     assert again.code == 0, again.stdout + again.stderr
     assert again.result["output"] == "second"
     assert [e["type"] for e in again.events].count("run_started") == 1  # a fresh event log
+
+
+@pytest.mark.anyio
+async def test_cluster_credentials_reach_the_kubectl_skill_only(workspace: Path) -> None:
+    """The kubeconfig is the kubectl skill's `secret_env`: the skill reaches the (fake) API
+    server with it, while the agent and the other skills never see it."""
+    from tests._fake_kube import TOKEN, fake_kube
+
+    async with fake_kube() as kube:
+        kube.add("pods", "default", "web-1", spec={"containers": [{"name": "app", "image": "x"}]})
+        spec = workspace / "spec.json"
+        spec.write_text(
+            json.dumps(
+                {
+                    "task": "list pods",
+                    "skills": [
+                        {"name": "kubectl", "source": "kubectl", "secret_env": ["KUBECONFIG"]},
+                        {"name": "flaky", "source": f"{workspace}-flaky.py:skill"},
+                    ],
+                }
+            )
+        )
+        Path(f"{workspace}-flaky.py").write_text(FLAKY_SKILL)
+        script = {
+            "steps": [
+                {"tool_calls": [call("kubectl_get", resource="pods"), call("env_names")]},
+                {"content": "{{last}}"},
+            ]
+        }
+        server = MockLLMServer(Script.model_validate(script))
+        with server.running() as base_url:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "runtime.cli",
+                "run",
+                "--spec",
+                str(spec),
+                "--model",
+                "openai:mock",
+                "--workspace",
+                str(workspace / "ws"),
+                "--json",
+                env={
+                    **os.environ,
+                    "OPENAI_BASE_URL": base_url,
+                    "OPENAI_API_KEY": "x",
+                    "KUBECONFIG": str(kube.kubeconfig(workspace)),
+                    "HOME": str(workspace),
+                },
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await asyncio.wait_for(proc.communicate(), 90)
+        Path(f"{workspace}-flaky.py").unlink()
+    assert proc.returncode == 0, out.decode() + err.decode()
+    result = json.loads((workspace / "ws" / ".podium" / "result.json").read_text())
+    assert "web-1" in result["output"]  # kubectl reached the API server with its kubeconfig
+    assert kube.requests and all(r.token == TOKEN for r in kube.requests)
+    assert "KUBECONFIG" not in result["output"]  # the other skill never saw it
+    assert TOKEN not in (workspace / "ws" / ".podium" / "events.jsonl").read_text()
