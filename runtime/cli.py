@@ -13,8 +13,10 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from runtime.spec import Limits, MemorySettings, Policy, RunPaths, RunSpec, Sandbox, SkillSpec
+if TYPE_CHECKING:  # imported where used: `skill serve` (run once per sidecar) needs none of it
+    from runtime.spec import RunSpec, SkillSpec
 
 # Subcommands that hand the rest of the command line to another module's `main(argv)`.
 DELEGATED = {
@@ -116,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def spec_from_args(args: argparse.Namespace) -> RunSpec:
+    from runtime.spec import Limits, MemorySettings, Policy, RunSpec, Sandbox, SkillSpec
+
     base = RunSpec.load(args.spec).model_dump() if args.spec else {}
     if args.task:
         base["task"] = args.task
@@ -161,6 +165,7 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
 
 
 def _skill_spec(text: str) -> SkillSpec:
+    from runtime.spec import SkillSpec
     from skills.catalog import BUILTIN, default_name
 
     name, _, source = text.rpartition("=")
@@ -229,6 +234,8 @@ async def launch(
     finally:
         with contextlib.suppress(asyncio.CancelledError):
             await events.aclose()  # stops every child, in order, on every path
+    from runtime.spec import RunPaths
+
     result_path = RunPaths(workspace).result
     result = RunResult.load(result_path)
     if not seen_finish:
