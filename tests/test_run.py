@@ -166,6 +166,8 @@ def test_json_output_is_one_event_per_line(podium: Any) -> None:
     assert run.code == 0
     events = [json.loads(line) for line in run.stdout.splitlines()]
     assert events[-1]["type"] == "run_finished" and events[-1]["output"] == "hi"
+    pids = [e["pid"] for e in events if e["type"] == "skill_started"]
+    assert pids and all(not Path(f"/proc/{p}").exists() or _zombie(p) for p in pids)
 
 
 def test_llm_errors_are_retried_honouring_retry_after(podium: Any) -> None:

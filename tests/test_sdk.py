@@ -280,6 +280,45 @@ def test_skill_serve_exits_zero_on_sigterm(workspace: Path) -> None:
         proc.stderr.close()
 
 
+def test_skill_serve_over_tcp(workspace: Path) -> None:
+    import socket
+    import subprocess
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runtime.cli",
+            "skill",
+            "serve",
+            "workspace",
+            "--port",
+            str(port),
+            "--workspace",
+            str(workspace),
+        ],
+        stderr=subprocess.DEVNULL,
+    ) as proc:
+        try:
+
+            async def call() -> str:
+                client = GrpcSkillClient("workspace", f"127.0.0.1:{port}")
+                try:
+                    assert await client.serving(20)
+                    out = await client.invoke("c", "workspace_list", "{}", deadline=None)
+                    return out.text
+                finally:
+                    await client.close()
+
+            assert asyncio.run(call()) == "(no files)"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=20) == 0
+
+
 def test_bad_skill_specs_get_clear_errors(tmp_path: Path) -> None:
     from skills.catalog import SkillLoadError, load_skill
 
