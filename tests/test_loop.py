@@ -244,3 +244,20 @@ async def test_small_caps_still_cut_and_repeated_ids_keep_every_output(workspace
     saved = sorted(e["saved_to"] for e in events if e["type"] == "tool_result")
     assert len(set(saved)) == 2
     assert sorted(len((workspace / s).read_text()) for s in saved) == [5000, 6000]
+
+
+@pytest.mark.anyio
+async def test_two_skills_offering_one_tool_name_is_reported(workspace: Path) -> None:
+    async with probe_skill(workspace) as clients:
+        twin = GrpcSkillClient.for_socket("probe-2", workspace / ".podium/sockets/probe.sock")
+        both: dict[str, GrpcSkillClient] = {**clients, "probe-2": twin}
+        infos = [await c.describe() for c in both.values()]
+        events = EventLog(None)
+        model = ScriptedModel([text_response("done")])
+        agent = Agent(model, both, infos, AgentConfig(), events, workspace / "out")
+        assert (await agent.run("x")).status == "succeeded"
+        await twin.close()
+    clashes = [e for e in events.events if e["type"] == "tool_conflict"]
+    assert {e["name"] for e in clashes} == {"ping", "wait_for", "hang", "big", "wipe"}
+    assert all(e["kept"] == "probe" and e["dropped"] == "probe-2" for e in clashes)
+    assert len(model.calls[0].tools) == 5  # each name offered once
