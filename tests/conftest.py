@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,3 +28,22 @@ def workspace() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="pw-", dir="/tmp"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def flaky(workspace: Path) -> Iterator[Path]:
+    """A skill file written with the SDK (see tests/_runs.py), next to the workspace."""
+    from tests._runs import FLAKY_SKILL
+
+    path = workspace.parent / f"{workspace.name}-flaky.py"
+    path.write_text(FLAKY_SKILL)
+    yield path
+    path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def podium(workspace: Path) -> Any:
+    """`podium(script, *args, env=None) -> Run`: a whole `podium run` against a scripted LLM."""
+    from tests._runs import runner
+
+    return runner(workspace)
