@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported where used: `skill serve` (run once per sidecar) needs none of it
+    from runtime.display import TerminalDisplay
     from runtime.spec import RunSpec, SkillSpec
 
 # Subcommands that hand the rest of the command line to another module's `main(argv)`.
@@ -206,14 +207,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def launch(
-    spec: RunSpec, workspace: Path, display: object, backend: str = "local", keep: bool = False
+    spec: RunSpec,
+    workspace: Path,
+    display: TerminalDisplay,
+    backend: str = "local",
+    keep: bool = False,
 ) -> int:
     """Run `spec` with a launcher, showing events; returns the process exit code."""
     from runtime.base import Launcher
-    from runtime.display import TerminalDisplay
     from runtime.events import RunResult
 
-    assert isinstance(display, TerminalDisplay)
     launcher: Launcher
     if backend == "docker":
         from runtime.launchers.docker import DockerLauncher

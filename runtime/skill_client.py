@@ -19,15 +19,11 @@ import grpc
 import watchfiles
 from grpc_health.v1 import health_pb2
 
+from protos import GRPC_OPTIONS
 from protos import skill_pb2 as pb
 from protos import skill_pb2_grpc as pb_grpc
 from runtime.base import ProgressCallback, SkillInfo, SkillTool, ToolAnnotations, ToolOutcome
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-_OPTIONS = [
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-]
 _ERROR_KINDS = {v: k.lower() for k, v in pb.ToolResult.ErrorKind.items()}
 
 
@@ -41,7 +37,7 @@ class GrpcSkillClient:
     def __init__(self, name: str, target: str) -> None:
         self.name = name
         self.target = target
-        self._channel = grpc.aio.insecure_channel(target, options=_OPTIONS)
+        self._channel = grpc.aio.insecure_channel(target, options=GRPC_OPTIONS)
         self._stub = pb_grpc.SkillStub(self._channel)
         self._health = self._channel.unary_unary(
             "/grpc.health.v1.Health/Check",

@@ -29,10 +29,13 @@ MAX_LISTED = 1000
 REGEX_TIMEOUT_S = 20.0
 
 
+def _within(target: Path, folder: Path) -> bool:
+    return target == folder or folder in target.parents
+
+
 def _writable(ctx: Context, path: str) -> Path:
     target = ctx.path(path)
-    bookkeeping = ctx.workspace.resolve() / ".podium"
-    if target == bookkeeping or bookkeeping in target.parents:
+    if _within(target, ctx.workspace.resolve() / ".podium"):
         raise ToolError(".podium/ holds the run's own records and is read-only for tools")
     return target
 
@@ -52,8 +55,7 @@ def workspace_read(ctx: Context, path: str, offset: int = 0, limit: int = MAX_RE
         limit: Maximum number of characters to return.
     """
     target = ctx.path(path)
-    logs = ctx.workspace.resolve() / ".podium" / "logs"
-    if target == logs or logs in target.parents:  # skills' tracebacks stay out of the model
+    if _within(target, ctx.workspace.resolve() / ".podium" / "logs"):  # skills' tracebacks
         raise ToolError(".podium/logs/ is for people, not tools")
     if not target.is_file():
         raise ToolError(f"no such file: {path}")

@@ -104,7 +104,7 @@ class Context:
         """
         result = await run_process(
             argv,
-            timeout=_min_timeout(timeout, self.remaining()),
+            timeout=min_timeout(timeout, self.remaining()),
             max_output=max_output,
             cwd=cwd or self.workspace,
             env=env,
@@ -125,7 +125,8 @@ class ProcessResult:
     stderr: str
 
 
-def _min_timeout(a: float | None, b: float | None) -> float | None:
+def min_timeout(a: float | None, b: float | None) -> float | None:
+    """The tighter of two optional time limits."""
     values = [v for v in (a, b) if v is not None]
     return min(values) if values else None
 

@@ -19,17 +19,12 @@ from typing import Protocol, cast
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from protos import GRPC_OPTIONS
 from protos import skill_pb2 as pb
 from protos import skill_pb2_grpc as pb_grpc
 from skills.sdk._context import Context
 from skills.sdk._skill import Skill
 
-# Tool outputs can be large (a 10 MB log); the agent cuts them for the model, not the wire.
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-GRPC_OPTIONS = [
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-]
 # Linux's limit for a Unix socket path (sun_path is 108 bytes, including the NUL).
 MAX_SOCKET_PATH = 107
 

@@ -24,7 +24,7 @@ import docstring_parser
 import pydantic
 
 from protos import skill_pb2 as pb
-from skills.sdk._context import Context, ToolError
+from skills.sdk._context import Context, ToolError, min_timeout
 
 log = logging.getLogger("podium.skill")
 
@@ -170,7 +170,7 @@ class Skill:
             return _error(kind.INVALID_ARGUMENTS, f"arguments are not valid JSON: {exc}")
         if not isinstance(raw, dict):
             return _error(kind.INVALID_ARGUMENTS, "arguments must be a JSON object")
-        timeout = _min(tool.timeout, ctx.remaining())
+        timeout = min_timeout(tool.timeout, ctx.remaining())
         started = time.monotonic()
         try:
             async with asyncio.timeout(timeout):
@@ -274,11 +274,6 @@ def _explain(exc: pydantic.ValidationError) -> str:
         f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors()
     ]
     return "invalid arguments: " + "; ".join(problems)
-
-
-def _min(a: float | None, b: float | None) -> float | None:
-    values = [v for v in (a, b) if v is not None]
-    return min(values) if values else None
 
 
 def _error(kind: pb.ToolResult.ErrorKind.ValueType, message: str) -> pb.ToolResult:
