@@ -393,5 +393,6 @@ def main(argv: list[str]) -> int:
     except (ValidationError, RenderError, FileNotFoundError, ValueError) as exc:
         print(f"podium render: {exc}", file=sys.stderr)
         return 2
-    yaml.safe_dump_all(documents, sys.stdout, sort_keys=False, default_flow_style=False)
+    text: str = yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False)  # pyright: ignore[reportUnknownMemberType]
+    sys.stdout.write(text)
     return 0

@@ -68,7 +68,9 @@ def images(docker_engine: str) -> RenderOptions:
     )
     if build.returncode != 0:
         pytest.fail(f"scripts/build-images.sh failed:\n{build.stderr[-4000:]}")
-    return RenderOptions(memory_claim=None)  # memories on a tmpfs: nothing outlives a test
+    # IMAGE_PREFIX (build-images.sh reads it too) keeps parallel checkouts' images apart.
+    prefix = os.environ.get("IMAGE_PREFIX", RenderOptions.image_prefix)
+    return RenderOptions(image_prefix=prefix, memory_claim=None)  # memories on a tmpfs
 
 
 def leftovers(run_id: str) -> list[str]:
