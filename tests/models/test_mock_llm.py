@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
 from runtime.mock_llm import main
@@ -121,3 +124,19 @@ def test_cli_rejects_a_bad_script(tmp_path: Path, capsys: pytest.CaptureFixture[
     script.write_text("steps: [{error: {status: 999}}]")
     assert main(["--script", str(script)]) == 2
     assert "bad.yaml: not a valid script" in capsys.readouterr().err
+
+
+def test_kept_alive_requests_are_not_stalled_by_delayed_acks(serve: Serve) -> None:
+    """Each response is two writes (headers, body); without TCP_NODELAY the second waited for
+    the client's delayed ACK, about 40 ms on every kept-alive request of the OpenAI SDK."""
+    server = serve({"final_content": "ok"})
+    client = openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0)
+    try:
+        times: list[float] = []
+        for _ in range(50):  # one client: one kept-alive connection
+            start = time.perf_counter()
+            client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+            times.append(time.perf_counter() - start)
+    finally:
+        client.close()
+    assert statistics.median(times) < 0.010, f"p50 {statistics.median(times) * 1000:.1f} ms"
