@@ -24,11 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from runtime.kube import RenderOptions  # noqa: E402
 from runtime.launchers.docker import DockerLauncher  # noqa: E402
+from runtime.layout import RunPaths  # noqa: E402
 from runtime.mock_llm import MockLLMServer  # noqa: E402
-from runtime.models.script import Script  # noqa: E402
-from runtime.podspec import RenderOptions  # noqa: E402
-from runtime.spec import RunPaths, RunSpec, Sandbox, SkillSpec  # noqa: E402
+from runtime.mock_llm.script import Script  # noqa: E402
+from runtime.spec import RunSpec, Sandbox, SkillSpec  # noqa: E402
 
 IMAGES = ["agent", "skill-base", "workspace", "memory", "mcp-bridge"]
 AGENT_LIMIT_MB = 250

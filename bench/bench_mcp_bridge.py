@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from mcp_bridge import Bridge  # noqa: E402
 from mcp_bridge._config import parse_config  # noqa: E402
 from protos import skill_pb2 as pb  # noqa: E402
-from runtime.skill_client import GrpcSkillClient  # noqa: E402
+from runtime.agent.skill_client import GrpcSkillClient  # noqa: E402
 from skills.sdk import Context, Skill  # noqa: E402
 
 

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from protos import skill_pb2 as pb  # noqa: E402
-from runtime.skill_client import GrpcSkillClient, connect_skills  # noqa: E402
+from runtime.agent.skill_client import GrpcSkillClient, connect_skills  # noqa: E402
 from skills.sdk import Context, Skill  # noqa: E402
 
 NOOP_SKILL = '''
@@ -199,7 +199,7 @@ async def bench_polling(n: int, workspace: Path) -> list[float]:
 def bench_cold_start(runs: int) -> list[float]:
     """Spawn `podium run` with three skills; time until the model's first request arrives."""
     from runtime.mock_llm import MockLLMServer
-    from runtime.models.script import Script
+    from runtime.mock_llm.script import Script
 
     samples: list[float] = []
     script = {"steps": [{"content": "done"}]}

@@ -1,7 +1,9 @@
-"""The run spec (what to run) and the run's files (where things go in the workspace).
+"""The run spec: what to run (task, model, limits, skills, policy) and the provider
+environment a model string implies.
 
-A launcher writes the spec to `/workspace/.podium/run.json`; the agent and the skills read
-it from there. It is the one input every backend (local, docker, kubernetes) shares.
+A launcher writes the spec to `/workspace/.podium/run.json` (in a Pod it is mounted from the
+run's ConfigMap); the agent and the skills read it. It is the one input every backend (local,
+docker, kubernetes) shares. Where things go is `runtime.layout`.
 """
 
 from __future__ import annotations
@@ -9,15 +11,21 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from runtime.layout import write_atomic
+
 # A skill's name becomes a socket file and a container name: keep it a DNS label.
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 DEFAULT_MODEL = "openai:gpt-4.1-mini"
+# The environment each provider's adapter reads (keys, base URLs): passed by name, never value.
+MODEL_ENV = {
+    "openai": ["OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"],
+    "anthropic": ["ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"],
+}
 
 
 class _Strict(BaseModel):
@@ -136,53 +144,3 @@ class RunSpec(_Strict):
 
     def save(self, path: Path) -> None:
         write_atomic(path, self.model_dump_json(indent=2, exclude_none=True))
-
-
-@dataclass(frozen=True)
-class RunPaths:
-    """Where a run keeps its records inside the workspace."""
-
-    workspace: Path
-
-    @property
-    def podium(self) -> Path:
-        return self.workspace / ".podium"
-
-    @property
-    def spec(self) -> Path:
-        return self.podium / "run.json"
-
-    @property
-    def result(self) -> Path:
-        return self.podium / "result.json"
-
-    @property
-    def events(self) -> Path:
-        return self.podium / "events.jsonl"
-
-    @property
-    def sockets(self) -> Path:
-        return self.podium / "sockets"
-
-    @property
-    def outputs(self) -> Path:
-        return self.podium / "outputs"
-
-    def socket(self, skill: str) -> Path:
-        return self.sockets / f"{skill}.sock"
-
-    def create(self) -> RunPaths:
-        for folder in (self.sockets, self.outputs):
-            folder.mkdir(parents=True, exist_ok=True)
-        return self
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)

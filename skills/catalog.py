@@ -6,12 +6,11 @@ A spec is a built-in name (`workspace`, `memory`, `mcp`, ...), `package.module:a
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from skills.sdk import Skill
+if TYPE_CHECKING:
+    from skills.sdk import Skill
 
 BUILTIN: dict[str, str] = {
     "workspace": "skills.workspace:skill",
@@ -20,10 +19,6 @@ BUILTIN: dict[str, str] = {
     "kubectl": "skills.kubectl:skill",
     "helm": "skills.helm:skill",
 }
-
-
-class SkillLoadError(Exception):
-    pass
 
 
 def default_name(spec: str) -> str:
@@ -36,30 +31,14 @@ def default_name(spec: str) -> str:
 
 
 def load_skill(spec: str) -> Skill:
-    """Import the Skill object a spec names; clear errors for every way that can fail."""
-    target = BUILTIN.get(spec, spec)
-    if ":" not in target:
-        known = ", ".join(sorted(BUILTIN))
-        raise SkillLoadError(
-            f"unknown skill {spec!r}: use a built-in ({known}), MODULE:ATTR or path/to/file.py:ATTR"
-        )
-    where, attr = target.rsplit(":", 1)
-    if where.endswith(".py"):
-        path = Path(where).resolve()
-        if not path.is_file():
-            raise SkillLoadError(f"skill file not found: {where}")
-        module_spec = importlib.util.spec_from_file_location(f"podium_user_skill_{path.stem}", path)
-        if module_spec is None or module_spec.loader is None:
-            raise SkillLoadError(f"cannot load {where} as a Python module")
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[module_spec.name] = module
-        module_spec.loader.exec_module(module)
-    else:
-        try:
-            module = importlib.import_module(where)
-        except ModuleNotFoundError as exc:
-            raise SkillLoadError(f"cannot import {where!r} for skill {spec!r}: {exc}") from exc
-    skill = getattr(module, attr, None)
-    if not isinstance(skill, Skill):
-        raise SkillLoadError(f"{target} is not a skills.sdk.Skill (got {type(skill).__name__})")
-    return skill
+    """Import the Skill a spec names (a built-in name, MODULE:ATTR or file.py:ATTR)."""
+    from skills.sdk.cli import load_skill as load
+
+    return load(spec, BUILTIN)
+
+
+def main(argv: list[str]) -> int:
+    """`podium skill serve|health`: the SDK's command, knowing the built-in names."""
+    from skills.sdk.cli import main as sdk_main
+
+    return sdk_main(argv, BUILTIN, prog="podium skill")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.mock_llm import MockLLMServer
-from runtime.models.script import Script
+from runtime.mock_llm.script import Script
 
 # A skill written by "someone else" with the SDK, loaded from its file.
 FLAKY_SKILL = '''

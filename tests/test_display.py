@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from runtime.display import TerminalDisplay
+from runtime.cli.display import TerminalDisplay
 
 
 def show(*events: dict[str, object], as_json: bool = False) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from runtime.skill_client import GrpcSkillClient
+from runtime.agent.skill_client import GrpcSkillClient
 from skills.catalog import load_skill
 from skills.kubectl import (
     kubectl_api_resources,

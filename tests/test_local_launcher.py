@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.launchers.local import child_env, skill_env
+from runtime.process import child_env, skill_env
 from runtime.spec import RunSpec, SkillSpec
 
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from runtime.base import ToolResultMessage, Usage
-from runtime.events import EventLog
-from runtime.loop import Agent, AgentConfig
-from runtime.models.scripted_model import ScriptedModel, text_response, tool_response
-from runtime.skill_client import GrpcSkillClient, connect_skills
+from runtime.agent.base import ToolResultMessage, Usage
+from runtime.agent.events import EventLog
+from runtime.agent.loop import Agent, AgentConfig
+from runtime.agent.models.scripted_model import ScriptedModel, text_response, tool_response
+from runtime.agent.skill_client import GrpcSkillClient, connect_skills
 from skills.sdk import Context, Skill, serve
 
 probe = Skill("probe", instructions="Probe tools for loop tests.")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from runtime.mock_llm import MockLLMServer
-from runtime.models.script import Script
+from runtime.mock_llm.script import Script
 from tests._runs import call, zombie
 
 pytestmark = pytest.mark.e2e

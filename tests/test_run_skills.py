@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from runtime.mock_llm import MockLLMServer
-from runtime.models.script import Script
+from runtime.mock_llm.script import Script
 from tests._runs import FLAKY_SKILL, call
 
 pytestmark = pytest.mark.e2e

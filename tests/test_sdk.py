@@ -18,7 +18,7 @@ import pytest
 
 import skills.sdk
 from protos import skill_pb2 as pb
-from runtime.skill_client import GrpcSkillClient
+from runtime.agent.skill_client import GrpcSkillClient
 from skills.sdk import Context, Skill, ToolError, serve
 from skills.sdk._context import run_process
 
@@ -320,7 +320,8 @@ def test_skill_serve_over_tcp(workspace: Path) -> None:
 
 
 def test_bad_skill_specs_get_clear_errors(tmp_path: Path) -> None:
-    from skills.catalog import SkillLoadError, load_skill
+    from skills.catalog import load_skill
+    from skills.sdk.cli import SkillLoadError
 
     with pytest.raises(SkillLoadError, match="unknown skill"):
         load_skill("nosuch")

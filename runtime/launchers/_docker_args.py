@@ -1,4 +1,4 @@
-"""Turn a rendered Pod (see `runtime.podspec`) into `docker` argument lists, one container at
+"""Turn a rendered Pod (see `runtime.kube`) into `docker` argument lists, one container at
 a time, the way a kubelet would run it: user, read-only root, capabilities, no new
 privileges, seccomp, limits, runtime class, environment (secrets by name only: their
 values pass through the docker client's environment, never its command line) and volumes.
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runtime.podspec import parse_cpu, parse_memory
+from runtime.kube import parse_cpu, parse_memory
 
 RUNTIME_CLASSES: dict[str, str | None] = {"gvisor": "runsc", "runsc": "runsc", "runc": None}
 """Kubernetes RuntimeClass names and the Docker runtime each maps to (None: the default)."""

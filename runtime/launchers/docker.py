@@ -1,6 +1,6 @@
 """`DockerLauncher`: a run as real containers, from the very Pod spec Kubernetes would get.
 
-`runtime.podspec` renders the Pod; this runs it the way a kubelet would: an infra container
+`runtime.kube` renders the Pod; this runs it the way a kubelet would: an infra container
 owns the network namespace (like the Pod sandbox), every other container joins it and mounts
 one `/workspace` volume; the skills (native sidecars) start first and must pass their startup
 probe (run with `docker exec`) before the agent starts; the agent's stdout is the live event
@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runtime.events import RunError, RunResult
+from runtime.agent.events import RunError, RunResult
+from runtime.kube import RenderError, RenderOptions, render_config_map, render_pod
 from runtime.launchers._docker_args import (
     DockerError,
     PodPlan,
@@ -37,8 +38,8 @@ from runtime.launchers._docker_args import (
     shared_volumes,
 )
 from runtime.launchers._follow import EVENT_LINE_LIMIT, SidecarExited, follow
-from runtime.podspec import GID, UID, RenderError, RenderOptions, render_config_map, render_pod
-from runtime.spec import RunPaths, RunSpec
+from runtime.layout import GID, UID, RunPaths
+from runtime.spec import RunSpec
 
 __all__ = ["DockerError", "DockerLauncher"]
 

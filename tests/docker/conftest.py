@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.podspec import RenderOptions
+from runtime.kube import RenderOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = os.environ.get("PODIUM_DOCKER", "docker")

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from runtime.kube import render_pod
 from runtime.launchers._docker_args import DockerError, PodPlan, run_args, shared_volumes
-from runtime.podspec import render_pod
 from runtime.spec import Resources, RunSpec, Sandbox, SkillSpec
 
 

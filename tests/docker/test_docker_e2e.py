@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
-from runtime.events import RunResult
+from runtime.agent.events import RunResult
+from runtime.kube import RenderOptions
 from runtime.launchers.docker import DockerLauncher
+from runtime.layout import RunPaths
 from runtime.mock_llm import MockLLMServer
-from runtime.models.script import Script
-from runtime.podspec import RenderOptions
-from runtime.spec import RunPaths, RunSpec, Sandbox, SkillSpec
+from runtime.mock_llm.script import Script
+from runtime.spec import RunSpec, Sandbox, SkillSpec
 from skills.catalog import load_skill
 from tests.docker.conftest import ROOT, docker, leftovers
 

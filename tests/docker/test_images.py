@@ -13,7 +13,8 @@ from types import ModuleType
 
 import pytest
 
-from runtime.podspec import UID, RenderOptions
+from runtime.kube import RenderOptions
+from runtime.layout import UID
 from tests.docker.conftest import ROOT, docker
 
 AGENT_MAX_MB = 250
@@ -58,8 +59,8 @@ class TestImages:
             "import importlib.util, shutil\n"
             "mods = [m for m in ('kubernetes', 'litellm', 'mcp') if importlib.util.find_spec(m)]\n"
             "bins = [b for b in ('kubectl', 'helm', 'pip') if shutil.which(b)]\n"
-            "import runtime.agent_main, runtime.models.openai_model\n"
-            "import runtime.models.anthropic_model\n"
+            "import runtime.agent.main, runtime.agent.models.openai_model\n"
+            "import runtime.agent.models.anthropic_model\n"
             "print(mods, bins)"
         )
         out = docker("run", "--rm", *LOCKED, "--entrypoint", "python3", agent, "-c", probe)

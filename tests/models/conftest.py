@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from runtime.agent.models import RetryPolicy
+from runtime.agent.models.anthropic_model import AnthropicModel
+from runtime.agent.models.openai_model import OpenAIModel
 from runtime.mock_llm import MockLLMServer
-from runtime.models import RetryPolicy
-from runtime.models.anthropic_model import AnthropicModel
-from runtime.models.openai_model import OpenAIModel
-from runtime.models.script import Script
+from runtime.mock_llm.script import Script
 
 # Retries in tests: quick backoff, so a test waits milliseconds unless a server says otherwise.
 FAST = RetryPolicy(attempts=3, base_delay_s=0.01, max_delay_s=0.05)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from runtime.base import (
+from runtime.agent.base import (
     AssistantMessage,
     ModelSettings,
     SystemMessage,
@@ -153,7 +153,7 @@ async def test_openai_key_is_sent_and_placeholder_used_without_one(
 ) -> None:
     server = serve({"steps": [{"content": "a"}, {"content": "b"}]})
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-    from runtime.models.openai_model import PLACEHOLDER_KEY, OpenAIModel
+    from runtime.agent.models.openai_model import PLACEHOLDER_KEY, OpenAIModel
 
     keyless = OpenAIModel("m")  # base URL from the environment, no key: a placeholder
     assert keyless._key == PLACEHOLDER_KEY  # pyright: ignore[reportPrivateUsage]

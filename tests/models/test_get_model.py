@@ -13,24 +13,24 @@ from typing import Any
 
 import pytest
 
-import runtime.models
-from runtime.base import ModelError, ModelSettings, UserMessage
-from runtime.models import get_model
-from runtime.models.anthropic_model import AnthropicModel
-from runtime.models.openai_model import OpenAIModel
-from runtime.models.scripted_model import ScriptedModel
+import runtime.agent.models
+from runtime.agent.base import ModelError, ModelSettings, UserMessage
+from runtime.agent.models import get_model
+from runtime.agent.models.anthropic_model import AnthropicModel
+from runtime.agent.models.openai_model import OpenAIModel
+from runtime.agent.models.scripted_model import ScriptedModel
 from tests.models.conftest import FAST, Serve
 
 COST_MAP = "LITELLM_LOCAL_MODEL_COST_MAP"
 
 
 def test_public_surface_is_small() -> None:
-    assert sorted(runtime.models.__all__) == ["RetryCallback", "RetryPolicy", "get_model"]
+    assert sorted(runtime.agent.models.__all__) == ["RetryCallback", "RetryPolicy", "get_model"]
 
 
 def test_importing_runtime_models_loads_no_provider_sdk() -> None:
     code = (
-        "import json, sys, runtime.models\n"
+        "import json, sys, runtime.agent.models\n"
         "print(json.dumps([m for m in ('openai', 'anthropic', 'litellm', 'httpx2')"
         " if m in sys.modules]))"
     )

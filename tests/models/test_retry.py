@@ -8,16 +8,16 @@ from collections.abc import Callable
 
 import pytest
 
-from runtime.base import Message, ModelError, ModelSettings, UserMessage
-from runtime.models import RetryPolicy
-from runtime.models._retry import (
+from runtime.agent.base import Message, ModelError, ModelSettings, UserMessage
+from runtime.agent.models import RetryPolicy
+from runtime.agent.models._retry import (
     Failure,
     backoff_delay,
     parse_retry_after,
     retry_after_from_headers,
     status_failure,
 )
-from runtime.models.openai_model import OpenAIModel
+from runtime.agent.models.openai_model import OpenAIModel
 from tests.models.conftest import Adapter, Serve, recorded
 
 KINDS = ["openai", "anthropic"]

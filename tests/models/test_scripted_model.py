@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.base import (
+from runtime.agent.base import (
     AssistantMessage,
     Message,
     ModelError,
@@ -18,8 +18,8 @@ from runtime.base import (
     ToolSpec,
     UserMessage,
 )
-from runtime.models.script import Script, ScriptPlayer
-from runtime.models.scripted_model import ScriptedModel, text_response, tool_response
+from runtime.agent.models.scripted_model import ScriptedModel, text_response, tool_response
+from runtime.mock_llm.script import Script, ScriptPlayer
 
 pytestmark = pytest.mark.anyio
 SETTINGS = ModelSettings()

@@ -11,14 +11,14 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from runtime.base import Message, ModelError, ModelResponse, ModelSettings, ToolSpec
-from runtime.models._openai_format import (
+from runtime.agent.base import Message, ModelError, ModelResponse, ModelSettings, ToolSpec
+from runtime.agent.models._openai_format import (
     classify_openai_error,
     from_openai_completion,
     to_openai_messages,
     to_openai_tools,
 )
-from runtime.models._retry import RetryCallback, RetryPolicy, with_retries
+from runtime.agent.models._retry import RetryCallback, RetryPolicy, with_retries
 
 INSTALL_HINT = "pip install 'podium[litellm]'"
 

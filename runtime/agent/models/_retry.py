@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from runtime.base import ModelError
+from runtime.agent.base import ModelError
 
 T = TypeVar("T")
 

@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from runtime.base import Usage
-from runtime.spec import write_atomic
+from runtime.agent.base import Usage
+from runtime.layout import write_atomic
 
 Status = Literal["succeeded", "failed", "cancelled", "timed_out"]
 

@@ -13,8 +13,16 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from runtime import podspec
-from runtime.podspec import RenderError, RenderOptions, render_config_map, render_pod
+from runtime import layout
+from runtime.cli import render
+from runtime.kube import (
+    RenderError,
+    RenderOptions,
+    parse_cpu,
+    parse_memory,
+    render_config_map,
+    render_pod,
+)
 from runtime.spec import Resources, RunSpec, Sandbox, SkillSpec
 
 KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
@@ -118,14 +126,14 @@ def test_every_container_is_locked_down(tmp_path: Path) -> None:
     for c in containers(pod):
         sc = c["securityContext"]
         assert sc["runAsNonRoot"] is True
-        assert sc["runAsUser"] == podspec.UID != 0
+        assert sc["runAsUser"] == layout.UID != 0
         assert sc["readOnlyRootFilesystem"] is True
         assert sc["allowPrivilegeEscalation"] is False
         assert sc["capabilities"] == {"drop": ["ALL"]}
         assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
         writable = {m["mountPath"] for m in c["volumeMounts"] if not m.get("readOnly")}
         assert {"/workspace", "/tmp"} <= writable
-        assert writable <= {"/workspace", "/tmp", podspec.MEMORY_DIR}
+        assert writable <= {"/workspace", "/tmp", layout.MEMORY_DIR}
         assert not any("serviceaccount" in m["mountPath"] for m in c["volumeMounts"])
     # Each container has its own /tmp; only the workspace is shared.
     tmp_volumes = [
@@ -191,14 +199,14 @@ def test_bad_specs_get_clear_errors(skill: SkillSpec, message: str) -> None:
 
 
 def test_quantities() -> None:
-    assert podspec.parse_memory("256Mi") == 256 * 2**20
-    assert podspec.parse_memory("1G") == 10**9
-    assert podspec.parse_memory("1.5Gi") == 3 * 2**29
-    assert podspec.parse_memory("1048576") == 2**20
-    assert podspec.parse_cpu("500m") == 0.5
-    assert podspec.parse_cpu("2") == 2.0
+    assert parse_memory("256Mi") == 256 * 2**20
+    assert parse_memory("1G") == 10**9
+    assert parse_memory("1.5Gi") == 3 * 2**29
+    assert parse_memory("1048576") == 2**20
+    assert parse_cpu("500m") == 0.5
+    assert parse_cpu("2") == 2.0
     with pytest.raises(RenderError):
-        podspec.parse_memory("100m")
+        parse_memory("100m")
 
 
 def test_podium_render_prints_the_pod_as_yaml(tmp_path: Path) -> None:
@@ -207,7 +215,7 @@ def test_podium_render_prints_the_pod_as_yaml(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(spec.model_dump(exclude_none=True)))
     out = io.StringIO()
     with redirect_stdout(out):
-        assert podspec.main([str(path), "--tag", "1.2.3", "--with-config"]) == 0
+        assert render.main([str(path), "--tag", "1.2.3", "--with-config"]) == 0
     pod, config_map = yaml.safe_load_all(out.getvalue())
     assert pod == render_pod(spec, RenderOptions(image_tag="1.2.3"))
     assert config_map == render_config_map(spec)
@@ -218,5 +226,5 @@ def test_podium_render_reports_bad_input(
 ) -> None:
     path = tmp_path / "run.json"
     path.write_text(json.dumps({"task": "t", "skills": [{"name": "x", "source": "x.py:s"}]}))
-    assert podspec.main([str(path)]) == 2
+    assert render.main([str(path)]) == 2
     assert "needs an image" in capsys.readouterr().err

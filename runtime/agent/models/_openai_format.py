@@ -12,7 +12,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, cast
 
-from runtime.base import (
+from runtime._json import integer, items, obj, string
+from runtime.agent.base import (
     AssistantMessage,
     Message,
     ModelError,
@@ -24,8 +25,7 @@ from runtime.base import (
     Usage,
     UserMessage,
 )
-from runtime.models._json import integer, items, obj, string
-from runtime.models._retry import Failure, status_failure
+from runtime.agent.models._retry import Failure, status_failure
 
 if TYPE_CHECKING:
     from openai.types.chat import (

@@ -13,47 +13,22 @@ very same dict as containers, so a local run tests the spec the cluster gets:
   only; the model's environment goes to the agent only;
 - the run spec and skill config files come from the run's ConfigMap (`render_config_map`).
 
-`podium render RUNSPEC` prints it as YAML.
+`podium render RUNSPEC` (`runtime.cli.render`) prints it as YAML.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
-import sys
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from runtime.kube._quantity import RenderError, parse_cpu, parse_memory
+from runtime.layout import CONFIG_DIR, GID, MEMORY_DIR, UID, WORKSPACE
 from runtime.spec import Resources, RunSpec, SkillSpec
 
-__all__ = [
-    "AGENT_CONTAINER",
-    "CONFIG_DIR",
-    "GID",
-    "MEMORY_DIR",
-    "UID",
-    "WORKSPACE",
-    "RenderError",
-    "RenderOptions",
-    "main",
-    "parse_cpu",
-    "parse_memory",
-    "pod_name",
-    "render_config_map",
-    "render_pod",
-    "skill_container_name",
-    "socket_path",
-]
-
-UID = 10001
-"""The numeric user every Podium image runs as (the images create it)."""
-GID = 10001
-WORKSPACE = "/workspace"
-CONFIG_DIR = "/etc/podium"
-MEMORY_DIR = "/var/lib/podium/memory"
 AGENT_CONTAINER = "agent"
 # Built-in skills and the image each one ships in (`images/<name>/Dockerfile`).
 BUILTIN_IMAGES = {
@@ -72,10 +47,6 @@ def _podium_version() -> str:
         return version("podium")
     except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
         return "dev"
-
-
-class RenderError(ValueError):
-    """The run spec cannot become a Pod (a skill without an image, a bad quantity...)."""
 
 
 @dataclass(frozen=True)
@@ -122,32 +93,6 @@ def config_map_name(spec: RunSpec) -> str:
 def _config_key(skill: SkillSpec) -> str:
     assert skill.config is not None
     return f"skill-{skill.name}-{Path(skill.config).name}"
-
-
-# ---------------------------------------------------------------- quantities
-
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
-_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
-
-
-def parse_memory(text: str) -> int:
-    """A Kubernetes memory quantity ("256Mi", "1G", "1048576") in bytes."""
-    match = _QUANTITY.match(text.strip())
-    if not match or match.group(2) == "m":
-        raise RenderError(f"bad memory quantity {text!r}: use e.g. 256Mi, 1Gi or 500M")
-    unit = match.group(2) or ""
-    factor = _BINARY.get(unit) or _DECIMAL[unit]
-    return math.ceil(float(match.group(1)) * factor)
-
-
-def parse_cpu(text: str) -> float:
-    """A Kubernetes CPU quantity ("500m", "2", "0.5") in CPUs."""
-    match = _QUANTITY.match(text.strip())
-    if not match or (match.group(2) or "m") != "m":
-        raise RenderError(f"bad CPU quantity {text!r}: use e.g. 500m, 1 or 2.5")
-    value = float(match.group(1))
-    return value / 1000 if match.group(2) == "m" else value
 
 
 def _resources(res: Resources) -> dict[str, Any]:
@@ -361,38 +306,3 @@ def _labels(spec: RunSpec) -> dict[str, str]:
         "app.kubernetes.io/component": "run",
         "podium.dev/run": run,
     }
-
-
-# ---------------------------------------------------------------- `podium render`
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="podium render", description="Print the Pod a run spec becomes, as YAML."
-    )
-    parser.add_argument("runspec", type=Path, help="a run spec file (JSON or YAML)")
-    parser.add_argument("--image-prefix", default=RenderOptions.image_prefix)
-    parser.add_argument("--tag", help="tag of Podium's images (default: Podium's version)")
-    parser.add_argument(
-        "--with-config",
-        action="store_true",
-        help="also print the run's ConfigMap (run.json, skill config files)",
-    )
-    args = parser.parse_args(argv)
-    import yaml
-    from pydantic import ValidationError
-
-    try:
-        spec = RunSpec.load(args.runspec)
-        options = RenderOptions(
-            image_prefix=args.image_prefix, **({"image_tag": args.tag} if args.tag else {})
-        )
-        documents = [render_pod(spec, options)]
-        if args.with_config:
-            documents.append(render_config_map(spec))
-    except (ValidationError, RenderError, FileNotFoundError, ValueError) as exc:
-        print(f"podium render: {exc}", file=sys.stderr)
-        return 2
-    text: str = yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False)  # pyright: ignore[reportUnknownMemberType]
-    sys.stdout.write(text)
-    return 0

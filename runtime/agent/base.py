@@ -98,7 +98,7 @@ class ModelError(Exception):
 
 
 class Model(Protocol):
-    """A chat model that can call tools. Adapters: `runtime.models.*`."""
+    """A chat model that can call tools. Adapters: `runtime.agent.models.*`."""
 
     name: str
 
@@ -158,7 +158,7 @@ ProgressCallback = Callable[[str, str], None]
 
 
 class SkillClient(Protocol):
-    """Talks to one running skill. Implementation: `runtime.skill_client.GrpcSkillClient`."""
+    """Talks to one running skill. Implementation: `runtime.agent.skill_client.GrpcSkillClient`."""
 
     name: str
 

@@ -12,14 +12,14 @@ from typing import Any
 
 from openai import AsyncOpenAI, omit
 
-from runtime.base import Message, ModelError, ModelResponse, ModelSettings, ToolSpec
-from runtime.models._openai_format import (
+from runtime.agent.base import Message, ModelError, ModelResponse, ModelSettings, ToolSpec
+from runtime.agent.models._openai_format import (
     classify_openai_error,
     from_openai_completion,
     to_openai_messages,
     to_openai_tools,
 )
-from runtime.models._retry import RetryCallback, RetryPolicy, with_retries
+from runtime.agent.models._retry import RetryCallback, RetryPolicy, with_retries
 
 # Local servers ignore the key, but the SDK refuses to start without one.
 PLACEHOLDER_KEY = "podium-no-key"

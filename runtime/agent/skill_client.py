@@ -22,7 +22,7 @@ from grpc_health.v1 import health_pb2
 from protos import GRPC_OPTIONS
 from protos import skill_pb2 as pb
 from protos import skill_pb2_grpc as pb_grpc
-from runtime.base import ProgressCallback, SkillInfo, SkillTool, ToolAnnotations, ToolOutcome
+from runtime.agent.base import ProgressCallback, SkillInfo, SkillTool, ToolAnnotations, ToolOutcome
 
 _ERROR_KINDS = {v: k.lower() for k, v in pb.ToolResult.ErrorKind.items()}
 

@@ -1,7 +1,7 @@
-"""The script format of Podium's fake model: what `runtime.mock_llm` (over HTTP) and
+"""The script format of Podium's fake model: what `runtime.mock_llm.server` (over HTTP) and
 `ScriptedModel` (in process, `scripted:FILE`) answer, request by request.
 
-The format is documented with examples in `runtime.mock_llm`'s module docstring.
+The format is documented with examples in `runtime.mock_llm.server`'s module docstring.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime.base import (
+from runtime.agent.base import (
     Message,
     ModelError,
     ModelResponse,
@@ -32,7 +32,7 @@ from runtime.base import (
     ToolSpec,
     Usage,
 )
-from runtime.models.script import Script, ScriptPlayer, estimate_tokens
+from runtime.mock_llm.script import Script, ScriptPlayer, estimate_tokens
 
 StepFunction = Callable[[Sequence[Message], Sequence[ToolSpec]], ModelResponse]
 Step = ModelResponse | BaseException | StepFunction

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from runtime.base import Model, ModelError
-from runtime.models._retry import RetryCallback, RetryPolicy
+from runtime.agent.base import Model, ModelError
+from runtime.agent.models._retry import RetryCallback, RetryPolicy
 
 __all__ = ["RetryCallback", "RetryPolicy", "get_model"]
 
@@ -23,25 +23,25 @@ _Factory = Callable[[str, RetryPolicy | None, RetryCallback | None], Model]
 
 
 def _openai(name: str, retry: RetryPolicy | None, on_retry: RetryCallback | None) -> Model:
-    from runtime.models.openai_model import OpenAIModel
+    from runtime.agent.models.openai_model import OpenAIModel
 
     return OpenAIModel(name, retry=retry, on_retry=on_retry)
 
 
 def _anthropic(name: str, retry: RetryPolicy | None, on_retry: RetryCallback | None) -> Model:
-    from runtime.models.anthropic_model import AnthropicModel
+    from runtime.agent.models.anthropic_model import AnthropicModel
 
     return AnthropicModel(name, retry=retry, on_retry=on_retry)
 
 
 def _litellm(name: str, retry: RetryPolicy | None, on_retry: RetryCallback | None) -> Model:
-    from runtime.models.litellm_model import LiteLLMModel
+    from runtime.agent.models.litellm_model import LiteLLMModel
 
     return LiteLLMModel(name, retry=retry, on_retry=on_retry)
 
 
 def _scripted(name: str, retry: RetryPolicy | None, on_retry: RetryCallback | None) -> Model:
-    from runtime.models.scripted_model import ScriptedModel
+    from runtime.agent.models.scripted_model import ScriptedModel
 
     if not name:
         raise ModelError("scripted: give a script file, e.g. 'scripted:demo.yaml'")

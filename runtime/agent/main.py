@@ -18,12 +18,13 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from runtime.base import ModelError, ModelSettings, SkillClient, SkillInfo, ToolOutcome
-from runtime.events import EventLog, RunError, RunResult
-from runtime.loop import Agent, AgentConfig
-from runtime.models import get_model
-from runtime.skill_client import SkillNotReadyError, connect_skills
-from runtime.spec import RunPaths, RunSpec
+from runtime.agent.base import ModelError, ModelSettings, SkillClient, SkillInfo, ToolOutcome
+from runtime.agent.events import EventLog, RunError, RunResult
+from runtime.agent.loop import Agent, AgentConfig
+from runtime.agent.models import get_model
+from runtime.agent.skill_client import SkillNotReadyError, connect_skills
+from runtime.layout import RunPaths
+from runtime.spec import RunSpec
 
 TERMINATION_LOG = Path("/dev/termination-log")
 log = logging.getLogger("podium.agent")

@@ -13,8 +13,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from runtime.display import TerminalDisplay
-from runtime.spec import RunSpec, SkillSpec
+from runtime.cli.display import TerminalDisplay
+from runtime.spec import MODEL_ENV, RunSpec, SkillSpec
 
 SCRIPT = Path(__file__).with_name("demo.yaml")
 TASK = (
@@ -35,7 +35,7 @@ def _real_model() -> str | None:
 
 
 def run_demo() -> int:
-    from runtime.cli import MODEL_ENV, launch
+    from runtime.launchers import launch
 
     workspace = Path(tempfile.mkdtemp(prefix="podium-demo-"))
     display = TerminalDisplay()

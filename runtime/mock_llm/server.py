@@ -60,9 +60,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from runtime.models._json import items, obj, string
-from runtime.models._mock_wire import ANTHROPIC, OPENAI, Wire, error_parts
-from runtime.models.script import Script, ScriptError, ScriptPlayer, estimate_tokens
+from runtime._json import items, obj, string
+from runtime.mock_llm._wire import ANTHROPIC, OPENAI, Wire, error_parts
+from runtime.mock_llm.script import Script, ScriptError, ScriptPlayer, estimate_tokens
 
 __all__ = ["MockLLMServer", "RecordedRequest", "main"]
 

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import anthropic
 
-from runtime.base import (
+from runtime._json import integer, items, obj, string
+from runtime.agent.base import (
     AssistantMessage,
     Message,
     ModelError,
@@ -26,8 +27,13 @@ from runtime.base import (
     Usage,
     UserMessage,
 )
-from runtime.models._json import integer, items, obj, string
-from runtime.models._retry import Failure, RetryCallback, RetryPolicy, status_failure, with_retries
+from runtime.agent.models._retry import (
+    Failure,
+    RetryCallback,
+    RetryPolicy,
+    status_failure,
+    with_retries,
+)
 
 if TYPE_CHECKING:
     from anthropic.types import ContentBlockParam, MessageParam, ToolParam

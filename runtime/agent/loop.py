@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtime.base import (
+from runtime.agent.base import (
     AssistantMessage,
     Message,
     Model,
@@ -31,7 +31,7 @@ from runtime.base import (
     Usage,
     UserMessage,
 )
-from runtime.events import EventLog, RunError, RunResult, Status
+from runtime.agent.events import EventLog, RunError, RunResult, Status
 
 BASE_PROMPT = (
     "You are an agent that completes the user's task by calling the tools you are given. "

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.models._json import items, obj, string
-from runtime.models.script import ScriptError, ScriptReply, estimate_tokens
+from runtime._json import items, obj, string
+from runtime.mock_llm.script import ScriptError, ScriptReply, estimate_tokens
 
 NewId = Callable[[str], str]
 """Makes a unique id with a prefix (`call`, `toolu`, ...)."""

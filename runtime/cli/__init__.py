@@ -1,0 +1,45 @@
+"""`podium`: the command line, what runs on the user's machine. Subcommands owned by other
+packages (`skill`, `memory`, `mcp`, `render`, `mock-llm`) are imported only when used, so
+`podium skill serve` (run once per sidecar) and `podium run` start fast."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable
+
+from runtime.cli.parser import DELEGATED, build_parser
+
+__all__ = ["build_parser", "main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except BrokenPipeError:  # `podium render spec.yaml | head`: the reader left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: list[str]) -> int:
+    if argv and argv[0] in DELEGATED:
+        module = importlib.import_module(DELEGATED[argv[0]][0])
+        entry: Callable[[list[str]], int] = module.main
+        return entry(argv[1:])
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        from runtime.cli.run import cmd_run
+
+        return cmd_run(args)
+    if args.command == "demo":
+        from runtime.cli.demo import run_demo
+
+        return run_demo()
+    from runtime.agent.main import main as agent_main
+
+    return agent_main(args.workspace)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The `podium` command line: its subcommands and flags."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+# Subcommands that hand the rest of the command line to another module's `main(argv)`.
+DELEGATED = {
+    "skill": ("skills.catalog", "serve or probe a skill: `podium skill serve SPEC --socket PATH`"),
+    "memory": ("skills.memory.cli", "search, list, export, import and stats on a memory DB"),
+    "mcp": ("mcp_bridge.cli", "inspect MCP servers: `podium mcp tools servers.json`"),
+    "render": ("runtime.cli.render", "print the Pod spec a run spec becomes, as YAML"),
+    "mock-llm": ("runtime.mock_llm.server", "serve a scripted OpenAI-compatible LLM"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="podium",
+        description="Run AI agents as short-lived jobs: one agent plus one sidecar per skill.",
+        epilog="Start with `podium demo`, then `podium run TASK --skill workspace`.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run an agent on a task")
+    run.add_argument("task", nargs="?", help="what the agent should do")
+    run.add_argument(
+        "--skill",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="built-in name, MODULE:ATTR or file.py:ATTR; NAME=SPEC to rename",
+    )
+    run.add_argument("--mcp", metavar="FILE", help="MCP servers config (adds the mcp skill)")
+    run.add_argument(
+        "--model", help="openai:MODEL, anthropic:MODEL, litellm:... (default: $PODIUM_MODEL)"
+    )
+    run.add_argument("--spec", type=Path, help="a run spec file (JSON or YAML); flags override")
+    run.add_argument("--workspace", type=Path, help="workspace folder (default: a fresh one)")
+    run.add_argument("--max-turns", type=int)
+    run.add_argument("--timeout", type=float, metavar="SECONDS")
+    run.add_argument("--max-tokens", type=int)
+    run.add_argument("--read-only", action="store_true", help="offer only read-only tools")
+    run.add_argument("--memory-scope", help="memory scope (e.g. team/agent)")
+    run.add_argument("--recall", action="store_true", help="recall memories into the prompt")
+    run.add_argument("--summary", action="store_true", help="store a summary in memory")
+    run.add_argument("--json", action="store_true", help="print events as JSON lines")
+    run.add_argument("--backend", choices=["local", "docker"], default="local")
+    run.add_argument(
+        "--network", choices=["bridge", "host", "none"], help="docker backend: the Pod's network"
+    )
+    run.add_argument("--runtime-class", help="docker backend: e.g. gvisor (runsc)")
+    run.add_argument("--keep", action="store_true", help="docker backend: keep containers")
+
+    sub.add_parser("demo", help="a real local run with the bundled scripted LLM (no API key)")
+
+    agent = sub.add_parser("agent", help="run the agent process (inside a Pod or launcher)")
+    agent.add_argument(
+        "--workspace", type=Path, default=Path(os.environ.get("PODIUM_WORKSPACE", "/workspace"))
+    )
+
+    for name, (_, text) in DELEGATED.items():
+        sub.add_parser(name, help=text, add_help=False)
+    return parser
