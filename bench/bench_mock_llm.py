@@ -13,7 +13,7 @@ import time
 import openai
 
 from runtime.mock_llm import MockLLMServer
-from runtime.models.script import Script
+from runtime.mock_llm.script import Script
 
 
 def main() -> None:
