@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12protos/skill.proto\x12\x0fpodium.skill.v1\"\x11\n\x0f\x44\x65scribeRequest\"a\n\x0fToolAnnotations\x12\x11\n\tread_only\x18\x01 \x01(\x08\x12\x13\n\x0b\x64\x65structive\x18\x02 \x01(\x08\x12\x12\n\nidempotent\x18\x03 \x01(\x08\x12\x12\n\nopen_world\x18\x04 \x01(\x08\"{\n\x04Tool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x19\n\x11input_schema_json\x18\x03 \x01(\t\x12\x35\n\x0b\x61nnotations\x18\x04 \x01(\x0b\x32 .podium.skill.v1.ToolAnnotations\"*\n\x07Warning\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xb0\x01\n\x10SkillDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x14\n\x0cinstructions\x18\x03 \x01(\t\x12$\n\x05tools\x18\x04 \x03(\x0b\x32\x15.podium.skill.v1.Tool\x12\x15\n\rdynamic_tools\x18\x05 \x01(\x08\x12*\n\x08warnings\x18\x06 \x03(\x0b\x32\x18.podium.skill.v1.Warning\"p\n\rInvokeRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0c\n\x04tool\x18\x02 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x03 \x01(\t\x12\x18\n\x10\x64\x65\x61\x64line_unix_ms\x18\x04 \x01(\x03\x12\x0e\n\x06run_id\x18\x05 \x01(\t\"<\n\x08Progress\x12\x10\n\x08progress\x18\x01 \x01(\x01\x12\r\n\x05total\x18\x02 \x01(\x01\x12\x0f\n\x07message\x18\x03 \x01(\t\"%\n\x03Log\x12\r\n\x05level\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x87\x02\n\nToolResult\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x17\n\x0fstructured_json\x18\x02 \x01(\t\x12\x10\n\x08is_error\x18\x03 \x01(\x08\x12\x39\n\nerror_kind\x18\x04 \x01(\x0e\x32%.podium.skill.v1.ToolResult.ErrorKind\x12\x11\n\tartifacts\x18\x05 \x03(\t\"r\n\tErrorKind\x12\x08\n\x04NONE\x10\x00\x12\x08\n\x04TOOL\x10\x01\x12\x15\n\x11INVALID_ARGUMENTS\x10\x02\x12\x10\n\x0cUNKNOWN_TOOL\x10\x03\x12\x0b\n\x07TIMEOUT\x10\x04\x12\r\n\tCANCELLED\x10\x05\x12\x0c\n\x08INTERNAL\x10\x06\"\x99\x01\n\x0bInvokeEvent\x12-\n\x08progress\x18\x01 \x01(\x0b\x32\x19.podium.skill.v1.ProgressH\x00\x12#\n\x03log\x18\x02 \x01(\x0b\x32\x14.podium.skill.v1.LogH\x00\x12-\n\x06result\x18\x03 \x01(\x0b\x32\x1b.podium.skill.v1.ToolResultH\x00\x42\x07\n\x05\x65vent2\xa2\x01\n\x05Skill\x12O\n\x08\x44\x65scribe\x12 .podium.skill.v1.DescribeRequest\x1a!.podium.skill.v1.SkillDescription\x12H\n\x06Invoke\x12\x1e.podium.skill.v1.InvokeRequest\x1a\x1c.podium.skill.v1.InvokeEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12protos/skill.proto\x12\x0fpodium.skill.v1\"\x11\n\x0f\x44\x65scribeRequest\"a\n\x0fToolAnnotations\x12\x11\n\tread_only\x18\x01 \x01(\x08\x12\x13\n\x0b\x64\x65structive\x18\x02 \x01(\x08\x12\x12\n\nidempotent\x18\x03 \x01(\x08\x12\x12\n\nopen_world\x18\x04 \x01(\x08\"{\n\x04Tool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x19\n\x11input_schema_json\x18\x03 \x01(\t\x12\x35\n\x0b\x61nnotations\x18\x04 \x01(\x0b\x32 .podium.skill.v1.ToolAnnotations\"*\n\x07Warning\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xb0\x01\n\x10SkillDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x14\n\x0cinstructions\x18\x03 \x01(\t\x12$\n\x05tools\x18\x04 \x03(\x0b\x32\x15.podium.skill.v1.Tool\x12\x15\n\rdynamic_tools\x18\x05 \x01(\x08\x12*\n\x08warnings\x18\x06 \x03(\x0b\x32\x18.podium.skill.v1.Warning\"\x82\x01\n\rInvokeRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0c\n\x04tool\x18\x02 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x03 \x01(\t\x12\x18\n\x10\x64\x65\x61\x64line_unix_ms\x18\x04 \x01(\x03\x12\x0e\n\x06run_id\x18\x05 \x01(\t\x12\x10\n\x08\x61pproval\x18\x06 \x01(\t\"<\n\x08Progress\x12\x10\n\x08progress\x18\x01 \x01(\x01\x12\r\n\x05total\x18\x02 \x01(\x01\x12\x0f\n\x07message\x18\x03 \x01(\t\"%\n\x03Log\x12\r\n\x05level\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x93\x02\n\nToolResult\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x17\n\x0fstructured_json\x18\x02 \x01(\t\x12\x10\n\x08is_error\x18\x03 \x01(\x08\x12\x39\n\nerror_kind\x18\x04 \x01(\x0e\x32%.podium.skill.v1.ToolResult.ErrorKind\x12\x11\n\tartifacts\x18\x05 \x03(\t\"~\n\tErrorKind\x12\x08\n\x04NONE\x10\x00\x12\x08\n\x04TOOL\x10\x01\x12\x15\n\x11INVALID_ARGUMENTS\x10\x02\x12\x10\n\x0cUNKNOWN_TOOL\x10\x03\x12\x0b\n\x07TIMEOUT\x10\x04\x12\r\n\tCANCELLED\x10\x05\x12\x0c\n\x08INTERNAL\x10\x06\x12\n\n\x06\x44\x45NIED\x10\x07\"\x99\x01\n\x0bInvokeEvent\x12-\n\x08progress\x18\x01 \x01(\x0b\x32\x19.podium.skill.v1.ProgressH\x00\x12#\n\x03log\x18\x02 \x01(\x0b\x32\x14.podium.skill.v1.LogH\x00\x12-\n\x06result\x18\x03 \x01(\x0b\x32\x1b.podium.skill.v1.ToolResultH\x00\x42\x07\n\x05\x65vent2\xa2\x01\n\x05Skill\x12O\n\x08\x44\x65scribe\x12 .podium.skill.v1.DescribeRequest\x1a!.podium.skill.v1.SkillDescription\x12H\n\x06Invoke\x12\x1e.podium.skill.v1.InvokeRequest\x1a\x1c.podium.skill.v1.InvokeEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,18 +41,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WARNING']._serialized_end=324
   _globals['_SKILLDESCRIPTION']._serialized_start=327
   _globals['_SKILLDESCRIPTION']._serialized_end=503
-  _globals['_INVOKEREQUEST']._serialized_start=505
-  _globals['_INVOKEREQUEST']._serialized_end=617
-  _globals['_PROGRESS']._serialized_start=619
-  _globals['_PROGRESS']._serialized_end=679
-  _globals['_LOG']._serialized_start=681
-  _globals['_LOG']._serialized_end=718
-  _globals['_TOOLRESULT']._serialized_start=721
-  _globals['_TOOLRESULT']._serialized_end=984
-  _globals['_TOOLRESULT_ERRORKIND']._serialized_start=870
-  _globals['_TOOLRESULT_ERRORKIND']._serialized_end=984
-  _globals['_INVOKEEVENT']._serialized_start=987
-  _globals['_INVOKEEVENT']._serialized_end=1140
-  _globals['_SKILL']._serialized_start=1143
-  _globals['_SKILL']._serialized_end=1305
+  _globals['_INVOKEREQUEST']._serialized_start=506
+  _globals['_INVOKEREQUEST']._serialized_end=636
+  _globals['_PROGRESS']._serialized_start=638
+  _globals['_PROGRESS']._serialized_end=698
+  _globals['_LOG']._serialized_start=700
+  _globals['_LOG']._serialized_end=737
+  _globals['_TOOLRESULT']._serialized_start=740
+  _globals['_TOOLRESULT']._serialized_end=1015
+  _globals['_TOOLRESULT_ERRORKIND']._serialized_start=889
+  _globals['_TOOLRESULT_ERRORKIND']._serialized_end=1015
+  _globals['_INVOKEEVENT']._serialized_start=1018
+  _globals['_INVOKEEVENT']._serialized_end=1171
+  _globals['_SKILL']._serialized_start=1174
+  _globals['_SKILL']._serialized_end=1336
 # @@protoc_insertion_point(module_scope)

@@ -172,6 +172,7 @@ class InvokeRequest(_message.Message):
     ARGUMENTS_JSON_FIELD_NUMBER: _builtins.int
     DEADLINE_UNIX_MS_FIELD_NUMBER: _builtins.int
     RUN_ID_FIELD_NUMBER: _builtins.int
+    APPROVAL_FIELD_NUMBER: _builtins.int
     call_id: _builtins.str
     """The model's id for this call; echoed in logs and artifact names."""
     tool: _builtins.str
@@ -180,6 +181,10 @@ class InvokeRequest(_message.Message):
     deadline_unix_ms: _builtins.int
     """Absolute deadline (Unix time, milliseconds); 0 means none beyond the gRPC deadline."""
     run_id: _builtins.str
+    approval: _builtins.str
+    """A person's approval of exactly this call (see protos/approval.py), when the run's
+    policy says the tool needs one. The skill verifies it with the run's approval key.
+    """
     def __init__(
         self,
         *,
@@ -188,10 +193,11 @@ class InvokeRequest(_message.Message):
         arguments_json: _builtins.str = ...,
         deadline_unix_ms: _builtins.int = ...,
         run_id: _builtins.str = ...,
+        approval: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arguments_json", b"arguments_json", "call_id", b"call_id", "deadline_unix_ms", b"deadline_unix_ms", "run_id", b"run_id", "tool", b"tool"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "arguments_json", b"arguments_json", "call_id", b"call_id", "deadline_unix_ms", b"deadline_unix_ms", "run_id", b"run_id", "tool", b"tool"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -264,6 +270,8 @@ class ToolResult(_message.Message):
         CANCELLED: ToolResult._ErrorKind.ValueType  # 5
         INTERNAL: ToolResult._ErrorKind.ValueType  # 6
         """a bug in the skill; details stay in the skill's log"""
+        DENIED: ToolResult._ErrorKind.ValueType  # 7
+        """the run's policy refused the call, or its approval was invalid"""
 
     class ErrorKind(_ErrorKind, metaclass=_ErrorKindEnumTypeWrapper):
         """Why a result is an error; NONE for success."""
@@ -278,6 +286,8 @@ class ToolResult(_message.Message):
     CANCELLED: ToolResult.ErrorKind.ValueType  # 5
     INTERNAL: ToolResult.ErrorKind.ValueType  # 6
     """a bug in the skill; details stay in the skill's log"""
+    DENIED: ToolResult.ErrorKind.ValueType  # 7
+    """the run's policy refused the call, or its approval was invalid"""
 
     TEXT_FIELD_NUMBER: _builtins.int
     STRUCTURED_JSON_FIELD_NUMBER: _builtins.int
