@@ -13,6 +13,7 @@ DELEGATED = {
     "mcp": ("mcp_bridge.cli", "inspect MCP servers: `podium mcp tools servers.json`"),
     "render": ("runtime.cli.render", "print the Pod spec a run spec becomes, as YAML"),
     "mock-llm": ("runtime.mock_llm.server", "serve a scripted OpenAI-compatible LLM"),
+    "controller": ("controller.cli", "run the Kubernetes controller, or `render` a run's objects"),
 }
 
 

@@ -1,0 +1,417 @@
+"""Pure builders: an `AgentRun` (with the `Skill`s it refers to and the administrator's
+config) -> every object the controller creates for it. No I/O: `podium controller render`
+prints exactly this, and the reconciler applies exactly this.
+
+- the run spec ConfigMap and the Job, whose Pod is runtime's (`controller._pod`), with what a
+  cluster adds: the user's Secret references, each cluster-facing skill's kubeconfig and
+  token mounted into that skill's container only, blank KUBERNETES_* variables for the agent
+  (the kubelet injects them into every container even with enableServiceLinks off);
+- per cluster-facing skill, a ServiceAccount of this run and skill, its Role(s) and
+  binding(s) (ClusterRole/ClusterRoleBinding only when asked and allowed), a Secret for its
+  kubeconfig and minted token (`TokenPlan`: the reconciler asks the TokenRequest API);
+- a NetworkPolicy: no ingress; egress to DNS, the model, and the API server only for a Pod
+  with cluster-facing skills.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from controller import _pod
+from controller.crd.models import AgentRun, SkillSpec
+from controller.policy import ControllerConfig, check_rbac
+from controller.runspec import ResolvedSkill, Translation, translate
+from runtime.spec import Resources
+
+__all__ = [
+    "KUBE_DIR",
+    "MANAGER",
+    "Plan",
+    "TokenPlan",
+    "b64_data",
+    "build",
+    "kubeconfig",
+    "lease_name",
+    "run_labels",
+]
+
+MANAGER = "podium-controller"
+"""The one field manager of every server-side apply."""
+KUBE_DIR = "/var/run/secrets/podium/kube"
+"""Where a cluster-facing skill finds its kubeconfig, token and CA."""
+AGENT_BLANK_ENV = (
+    "KUBERNETES_SERVICE_HOST",
+    "KUBERNETES_SERVICE_PORT",
+    "KUBERNETES_SERVICE_PORT_HTTPS",
+    "KUBERNETES_PORT",
+    "KUBERNETES_PORT_443_TCP",
+    "KUBERNETES_PORT_443_TCP_PROTO",
+    "KUBERNETES_PORT_443_TCP_PORT",
+    "KUBERNETES_PORT_443_TCP_ADDR",
+)
+DNS_PODS = {"k8s-app": "kube-dns"}
+MIN_TOKEN_SECONDS = 600  # the TokenRequest API's floor
+
+
+@dataclass
+class TokenPlan:
+    """A token the reconciler mints (TokenRequest) for one skill's ServiceAccount."""
+
+    skill: str
+    service_account: str
+    secret: str
+    """The Secret that holds it (and the kubeconfig), mounted into that skill only."""
+    expiration_seconds: int
+
+
+@dataclass
+class Plan:
+    """Everything one run needs, in the order it is applied."""
+
+    run: AgentRun
+    translation: Translation
+    config_map: dict[str, Any]
+    job: dict[str, Any]
+    network_policy: dict[str, Any] | None
+    service_accounts: list[dict[str, Any]] = field(default_factory=lambda: [])
+    grants: list[dict[str, Any]] = field(default_factory=lambda: [])
+    """Roles and RoleBindings in the run's namespace (owned by the run)."""
+    foreign_grants: list[dict[str, Any]] = field(default_factory=lambda: [])
+    """Grants elsewhere (other namespaces, cluster-wide): removed by the run's finalizer."""
+    token_secrets: list[dict[str, Any]] = field(default_factory=lambda: [])
+    tokens: list[TokenPlan] = field(default_factory=lambda: [])
+    secrets: set[str] = field(default_factory=lambda: set[str]())
+    """Names of the user's Secrets the run reads (they must exist)."""
+    problems: list[str] = field(default_factory=lambda: [])
+    """Why the administrator's config refuses this run (empty: allowed)."""
+
+    @property
+    def memory_claim(self) -> str | None:
+        uses = any(s.source == "memory" for s in self.translation.skills)
+        return self.run.spec.memory.claim if uses else None
+
+    def objects(self) -> list[dict[str, Any]]:
+        head = [self.config_map, *self.service_accounts, *self.token_secrets]
+        tail = [self.network_policy] if self.network_policy else []
+        return [*head, *self.grants, *self.foreign_grants, *tail, self.job]
+
+
+def _dns(text: str, limit: int = 63) -> str:
+    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    return name[:limit].rstrip("-")
+
+
+def run_labels(run: AgentRun) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "podium",
+        "app.kubernetes.io/component": "run",
+        "app.kubernetes.io/managed-by": MANAGER,
+        "podium.dev/run": run.name,
+        "podium.dev/run-namespace": run.namespace,
+    }
+
+
+def lease_name(claim: str) -> str:
+    return _dns(f"podium-memory-{claim}", 253)
+
+
+def _meta(
+    run: AgentRun, name: str, namespace: str | None = None, skill: str | None = None
+) -> dict[str, Any]:
+    labels = run_labels(run)
+    if skill:
+        labels["podium.dev/skill"] = skill
+    meta: dict[str, Any] = {"name": name, "labels": labels}
+    if namespace is not None:
+        meta["namespace"] = namespace
+        uid = run.metadata.get("uid")
+        if uid and namespace == run.namespace:  # owners cannot cross namespaces
+            meta["ownerReferences"] = [
+                {
+                    "apiVersion": "podium.dev/v1alpha1",
+                    "kind": "AgentRun",
+                    "name": run.name,
+                    "uid": uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ]
+    return meta
+
+
+def b64_data(values: Mapping[str, str]) -> dict[str, str]:
+    return {k: base64.b64encode(v.encode()).decode() for k, v in values.items()}
+
+
+def kubeconfig(server: str, namespace: str, has_ca: bool) -> str:
+    """The kubeconfig a cluster-facing skill reads: its own token file, the cluster's CA."""
+    from controller import _yaml
+
+    cluster: dict[str, Any] = {"server": server}
+    if has_ca:
+        cluster["certificate-authority"] = f"{KUBE_DIR}/ca.crt"
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "cluster", "cluster": cluster}],
+        "users": [{"name": "skill", "user": {"tokenFile": f"{KUBE_DIR}/token"}}],
+        "contexts": [
+            {
+                "name": "skill",
+                "context": {"cluster": "cluster", "user": "skill", "namespace": namespace},
+            }
+        ],
+        "current-context": "skill",
+    }
+    return _yaml.dump(doc)
+
+
+def _grants(run: AgentRun, skill: ResolvedSkill, sa: str, plan: Plan, allow_cluster: bool) -> None:
+    rbac = skill.rbac
+    assert rbac is not None
+    ns = run.namespace
+    subject = [{"kind": "ServiceAccount", "name": sa, "namespace": ns}]
+    local = _dns(f"podium-{run.name}-{skill.name}", 253)
+    wide = _dns(f"podium-{ns}-{run.name}-{skill.name}", 253)
+    rules = [r.model_dump(exclude_defaults=True) for r in rbac.rules]
+    for r in rules:
+        r.setdefault("apiGroups", [""])
+
+    def add(obj: dict[str, Any], where: str | None) -> None:
+        (plan.grants if where == ns else plan.foreign_grants).append(obj)
+
+    if rbac.clusterScope and allow_cluster:
+        if rules:
+            role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole"}
+            add({**role, "metadata": _meta(run, wide, None, skill.name), "rules": rules}, None)
+            add(_binding(run, wide, None, skill.name, "ClusterRole", wide, subject), None)
+        for cr in rbac.clusterRoles:
+            name = _dns(f"{wide}-{cr}", 253)
+            add(_binding(run, name, None, skill.name, "ClusterRole", cr, subject), None)
+        return
+    for where in rbac.namespaces or [ns]:
+        if rules:
+            role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role"}
+            add({**role, "metadata": _meta(run, local, where, skill.name), "rules": rules}, where)
+            add(_binding(run, local, where, skill.name, "Role", local, subject), where)
+        for cr in rbac.clusterRoles:
+            name = _dns(f"{local}-{cr}", 253)
+            add(_binding(run, name, where, skill.name, "ClusterRole", cr, subject), where)
+
+
+def _binding(
+    run: AgentRun,
+    name: str,
+    namespace: str | None,
+    skill: str,
+    role_kind: str,
+    role: str,
+    subjects: list[dict[str, str]],
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding" if namespace else "ClusterRoleBinding",
+        "metadata": _meta(run, name, namespace, skill),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
+        "subjects": subjects,
+    }
+
+
+def _rewrite_env(
+    env: list[dict[str, Any]], run_secret: str, refs: Mapping[str, Any], plain: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """The Pod builder points secret variables at one run Secret; a cluster run takes them
+    from the user's own Secrets instead (and a base URL is plain)."""
+    out: list[dict[str, Any]] = []
+    for item in env:
+        ref = item.get("valueFrom", {}).get("secretKeyRef", {})
+        if ref.get("name") != run_secret:
+            out.append(item)
+        elif item["name"] in plain:
+            out.append({"name": item["name"], "value": plain[item["name"]]})
+        elif item["name"] in refs:
+            target = refs[item["name"]]
+            key_ref = {"name": target.name, "key": target.key}
+            out.append({"name": item["name"], "valueFrom": {"secretKeyRef": key_ref}})
+    return out
+
+
+def _network_policy(run: AgentRun, tr: Translation, config: ControllerConfig) -> dict[str, Any]:
+    np = config.networkPolicy
+    ports = set(np.modelPorts)
+    peers: list[dict[str, Any]] = [
+        {"ipBlock": {"cidr": c, **({"except": np.modelExceptCIDRs} if c == "0.0.0.0/0" else {})}}
+        for c in np.modelCIDRs
+    ]
+    if run.spec.model.baseURL:
+        url = urlsplit(run.spec.model.baseURL)
+        if url.port:
+            ports.add(url.port)
+        elif url.scheme == "http":
+            ports.add(80)
+        try:
+            address = ipaddress.ip_address(url.hostname or "")
+            peers.append({"ipBlock": {"cidr": f"{address}/{address.max_prefixlen}"}})
+        except ValueError:
+            pass
+    egress: list[dict[str, Any]] = [
+        {
+            "to": [
+                {"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+            ],
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        },
+        {"to": peers, "ports": [{"protocol": "TCP", "port": p} for p in sorted(ports)]},
+    ]
+    if any(s.cluster_facing for s in tr.skills) and np.apiServerCIDRs:
+        egress.append(
+            {
+                "to": [{"ipBlock": {"cidr": c}} for c in np.apiServerCIDRs],
+                "ports": [{"protocol": "TCP", "port": p} for p in np.apiServerPorts],
+            }
+        )
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(run, _pod.pod_name(tr.spec), run.namespace),
+        "spec": {
+            "podSelector": {"matchLabels": {"podium.dev/run": run.name}},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [],
+            "egress": egress,
+        },
+    }
+
+
+def _config_map(run: AgentRun, tr: Translation, pod: dict[str, Any]) -> dict[str, Any]:
+    # runtime's ConfigMap builder reads config files from disk; a run carries them inline,
+    # under the keys the Pod mounts (read back from the Pod, so the two cannot disagree).
+    bare = tr.spec.model_copy(
+        update={"skills": [s.model_copy(update={"config": None}) for s in tr.spec.skills]}
+    )
+    cm = _pod.render_config_map(bare)
+    cm["data"]["run.json"] = tr.spec.model_dump_json(indent=2, exclude_none=True)
+    by_name = {s.name: s for s in tr.skills}
+    for container in pod["spec"]["initContainers"]:
+        args: list[str] = container.get("args", [])
+        if "--config" not in args:
+            continue
+        path = args[args.index("--config") + 1]
+        mount = next(m for m in container["volumeMounts"] if m["mountPath"] == path)
+        skill = by_name[container["name"].removeprefix("skill-")]
+        cm["data"][mount["subPath"]] = skill.config or ""
+    cm["metadata"] = {**_meta(run, cm["metadata"]["name"], run.namespace)}
+    return cm
+
+
+def build(
+    run: AgentRun,
+    skills: Mapping[str, SkillSpec],
+    config: ControllerConfig,
+    ca: str | None = None,
+) -> Plan:
+    """Every object `run` needs. `skills`: the `Skill`s it refers to, by name (all present);
+    `ca`: the cluster's CA certificate (PEM) for the skills' kubeconfigs."""
+    tr = translate(run, skills)
+    options = _pod.RenderOptions(
+        image_prefix=config.imagePrefix,
+        memory_claim=run.spec.memory.claim,
+        agent_resources=Resources(memory=config.agentMemory),
+        **({"image_tag": config.imageTag} if config.imageTag else {}),
+    )
+    pod = _pod.render_pod(tr.spec, options)
+    ns = run.namespace
+    plan = Plan(
+        run=run,
+        translation=tr,
+        config_map=_config_map(run, tr, pod),
+        job={},
+        network_policy=_network_policy(run, tr, config) if config.networkPolicy.enabled else None,
+    )
+    plan.secrets = {r.name for r in tr.secret_refs.values()}
+    pod_spec: dict[str, Any] = pod["spec"]
+    deadline = int(pod_spec.pop("activeDeadlineSeconds"))
+    run_secret = _pod.secret_name(tr.spec)
+    by_container = {_pod.skill_container_name(s): s for s in tr.spec.skills}
+    resolved = {s.name: s for s in tr.skills}
+    for container in pod_spec["initContainers"]:
+        skill = resolved[by_container[container["name"]].name]
+        plan.secrets |= {r.name for r in skill.secret_env.values()}
+        container["env"] = _rewrite_env(container["env"], run_secret, skill.secret_env, {})
+        # The agent already waits for every skill's health; a startupProbe on each sidecar
+        # would make the kubelet start them one after another (measured in bench/).
+        container.pop("startupProbe", None)
+        if not skill.cluster_facing:
+            continue
+        plan.problems += check_rbac(ns, skill.name, skill.rbac, config)  # type: ignore[arg-type]
+        sa = _dns(f"podium-{run.name}-{skill.name}", 253)
+        secret = _dns(f"podium-{run.name}-{skill.name}-kube", 253)
+        plan.service_accounts.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": _meta(run, sa, ns, skill.name),
+                "automountServiceAccountToken": False,
+            }
+        )
+        _grants(run, skill, sa, plan, config.allowClusterScope)
+        plan.token_secrets.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {
+                    **_meta(run, secret, ns, skill.name),
+                    "annotations": {"podium.dev/token": "minted by the TokenRequest API"},
+                },
+                "type": "Opaque",
+                "data": b64_data(
+                    {
+                        "kubeconfig": kubeconfig(config.apiServer, ns, ca is not None),
+                        **({"ca.crt": ca} if ca else {}),
+                    }
+                ),
+            }
+        )
+        plan.tokens.append(
+            TokenPlan(
+                skill=skill.name,
+                service_account=sa,
+                secret=secret,
+                expiration_seconds=max(MIN_TOKEN_SECONDS, deadline + config.tokenExtraSeconds),
+            )
+        )
+        volume = f"kube-{skill.name}"
+        pod_spec["volumes"].append(
+            {"name": volume, "secret": {"secretName": secret, "defaultMode": 0o440}}
+        )
+        container["volumeMounts"].append({"name": volume, "mountPath": KUBE_DIR, "readOnly": True})
+        container["env"].append({"name": "KUBECONFIG", "value": f"{KUBE_DIR}/kubeconfig"})
+    agent = next(c for c in pod_spec["containers"] if c["name"] == _pod.AGENT_CONTAINER)
+    env = _rewrite_env(agent["env"], run_secret, tr.secret_refs, tr.plain_env)
+    agent["env"] = env + [{"name": n, "value": ""} for n in AGENT_BLANK_ENV]
+    ttl = run.spec.ttlSecondsAfterFinished
+    ttl = config.defaultTTLSecondsAfterFinished if ttl is None else ttl
+    labels = {**pod["metadata"]["labels"], **run_labels(run)}
+    plan.job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _meta(run, _pod.pod_name(tr.spec), ns),
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": deadline,
+            "ttlSecondsAfterFinished": ttl,
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }
+    return plan
+
+
+def deadline_seconds(plan: Plan) -> int:
+    return math.ceil(plan.job["spec"]["activeDeadlineSeconds"])
