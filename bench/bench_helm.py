@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runtime.skill_client import GrpcSkillClient  # noqa: E402
+from runtime.agent.skill_client import GrpcSkillClient  # noqa: E402
 from skills.helm import helm_template, skill  # noqa: E402
 from skills.helm._run import helm_binary  # noqa: E402
 from skills.sdk import Context, ToolError, serve  # noqa: E402
@@ -115,6 +115,6 @@ async def main(runs: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     asyncio.run(main(parser.parse_args().runs))

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from runtime.skill_client import GrpcSkillClient
+from runtime.agent.skill_client import GrpcSkillClient
 from skills.catalog import load_skill
 from skills.helm import (
     helm_diff,
@@ -395,7 +395,7 @@ async def test_a_whole_run_installs_a_chart_from_the_workspace(workspace: Path) 
     scripted model diffs, installs and lists; the release lands on the fake API server, and
     no secret of the chart or the token reaches the model, the result or the event log."""
     from runtime.mock_llm import MockLLMServer
-    from runtime.models.script import Script
+    from runtime.mock_llm.script import Script
     from tests._runs import call
 
     ws = workspace / "ws"
@@ -404,20 +404,11 @@ async def test_a_whole_run_installs_a_chart_from_the_workspace(workspace: Path) 
         spec = workspace / "spec.json"
         spec.write_text(json.dumps({"task": "install the demo chart", "skills": [
             {"name": "helm", "source": "helm", "secret_env": ["KUBECONFIG"]}]}))  # fmt: skip
+        upgrade = call("helm_upgrade", release="demo", chart=chart, dry_run="none", timeout_s=30)
         script = {
             "steps": [
                 {"tool_calls": [call("helm_diff", release="demo", chart=chart)]},
-                {
-                    "tool_calls": [
-                        call(
-                            "helm_upgrade",
-                            release="demo",
-                            chart=chart,
-                            dry_run="none",
-                            timeout_s=30,
-                        )
-                    ]
-                },  # fmt: skip
+                {"tool_calls": [upgrade]},
                 {"tool_calls": [call("helm_list")]},
                 {"content": "{{last}}"},
             ]
