@@ -31,7 +31,7 @@ from runtime.mock_llm import MockLLMServer  # noqa: E402
 from runtime.mock_llm.script import Script  # noqa: E402
 from runtime.spec import RunSpec, Sandbox, SkillSpec  # noqa: E402
 
-IMAGES = ["agent", "skill-base", "workspace", "memory", "mcp-bridge"]
+IMAGES = ["agent", "skill-base", "workspace", "memory", "mcp-bridge", "kubectl", "helm"]
 AGENT_LIMIT_MB = 250
 DOCKER = os.environ.get("PODIUM_DOCKER", "docker")
 

@@ -16,7 +16,7 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_bridge._config import BridgeConfig
 from mcp_bridge._connection import ServerConnection, ServerUnavailable
-from mcp_bridge._filter import Dropped, filter_tools, unused_patterns
+from mcp_bridge._filter import Dropped, filter_tools, prefix_of, unused_patterns
 from mcp_bridge._naming import ToolKey, assign_names
 from mcp_bridge._results import ARTIFACT_DIR, to_output
 from skills.sdk import Annotations, Context, Skill, ToolDef, ToolError
@@ -65,6 +65,15 @@ def _status(conn: ServerConnection) -> str:
         "restarting (its last tool list is kept)" if conn.state == "restarting" else "unavailable"
     )
     return f"{what}: {conn.reason}; retrying in the background"
+
+
+def _all_dropped(dropped: list[Dropped]) -> str:
+    """One warning for a server whose every tool the filters removed, with the reasons."""
+    reasons: dict[str, int] = {}
+    for d in dropped:
+        reasons[d.reason] = reasons.get(d.reason, 0) + 1
+    why = "; ".join(f"{r} ({n})" for r, n in reasons.items())
+    return f"the filters removed all {len(dropped)} of its tools: {why}"
 
 
 class Bridge:
@@ -129,10 +138,14 @@ class Bridge:
             catalog.dropped.extend(dropped)
             if conn.tools:
                 catalog.warnings.extend(
-                    (f"mcp:{name}", f"allow pattern {p!r} matches none of its tools")
-                    for p in unused_patterns(conn.tools, cfg)
+                    (f"mcp:{name}", f"{kind} pattern {p!r} matches none of its tools")
+                    for kind, p in unused_patterns(conn.tools, cfg, name)
                 )
-            prefix = name if cfg.prefix is None else cfg.prefix
+            if conn.tools and not kept:
+                catalog.warnings.append((f"mcp:{name}", _all_dropped(dropped)))
+            elif conn.state == "ready" and not conn.tools:
+                catalog.warnings.append((f"mcp:{name}", "the server offers no tools"))
+            prefix = prefix_of(name, cfg)
             for tool in kept:
                 key = ToolKey(name, tool.name)
                 by_key[key] = tool

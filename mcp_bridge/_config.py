@@ -19,6 +19,7 @@ a secret: `Redactor` scrubs them from whatever the bridge logs or reports.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -73,9 +74,10 @@ class ServerConfig(BaseModel):
     )
     """`stdio`, `http` (streamable HTTP) or `sse`; inferred from `command`/`url` when absent."""
     allow: list[str] = Field(default_factory=lambda: [])
-    """Glob patterns on the server's tool names; when given, only matching tools are kept."""
+    """Glob patterns; when given, only matching tools are kept. A pattern matches the tool's
+    own name (`read_file`) or the prefixed one the model sees (`fs_read_file`)."""
     deny: list[str] = Field(default_factory=lambda: [])
-    """Glob patterns on tool names to drop (wins over `allow`)."""
+    """Glob patterns (on either name, as for `allow`) of tools to drop; wins over `allow`."""
     read_only: bool = Field(False, alias="readOnly")
     """Keep only tools whose annotations say read-only (`readOnlyHint: true`)."""
     prefix: str | None = None
@@ -156,7 +158,11 @@ _FOREIGN_KEYS = {
     "envFile",
     "oauth",
     "trust",
+    "dev",  # VS Code: watch/debug settings for developing a server
+    "gallery",  # VS Code: installed from its gallery
 }
+# The keys a server entry may have, as a user spells them (for "did you mean" hints).
+_KNOWN_KEYS = [f.alias or name for name, f in ServerConfig.model_fields.items()]
 
 
 def load_config(path: Path | str) -> BridgeConfig:
@@ -184,14 +190,21 @@ def parse_config(text: str, *, source: Path | None = None) -> BridgeConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected an object with `mcpServers`")
     top = cast(dict[str, Any], data)
-    servers_raw = top.get("mcpServers", top.get("servers"))
-    if servers_raw is None:
+    # `mcpServers` (Claude Desktop, Cursor, most clients) or `servers` (VS Code's mcp.json,
+    # whose entries have the same fields; its `inputs` prompts cannot be answered here).
+    key = "mcpServers" if "mcpServers" in top else "servers" if "servers" in top else None
+    if key is None:
+        found = ", ".join(f"`{k}`" for k in top) or "none"
         raise ConfigError(
-            f"{where}: no `mcpServers` object (the shape is "
-            '{"mcpServers": {"NAME": {"command": ...} or {"url": ...}}})'
+            f"{where}: no `mcpServers` object (top-level keys found: {found}); the shape is "
+            '{"mcpServers": {"NAME": {"command": ...} or {"url": ...}}}, or VS Code\'s '
+            '{"servers": {...}}'
         )
+    servers_raw = top[key]
     if not isinstance(servers_raw, dict):
-        raise ConfigError(f"{where}: `mcpServers` must be an object of NAME -> server")
+        raise ConfigError(f"{where}: `{key}` must be an object of NAME -> server")
+    if not servers_raw:
+        raise ConfigError(f"{where}: `{key}` lists no servers")
     base = source.parent if source is not None else Path.cwd()
     redact = Redactor()
     config = BridgeConfig(servers={}, errors={}, redact=redact, source=source)
@@ -242,6 +255,14 @@ def _interpolate(node: Any, resolve: Callable[[str], str]) -> Any:
 def _resolve(ref: str, base: Path, redact: Redactor) -> str:
     """The value of one `${...}` reference; raises ValueError naming what is missing."""
     kind, _, rest = ref.partition(":")
+    if ref in _VSCODE_VARIABLES:
+        value = _VSCODE_VARIABLES[ref](base)
+        return value
+    if kind in ("input", "command", "config"):
+        raise ValueError(
+            f"${{{ref}}} is a VS Code variable Podium cannot answer (it has no editor to ask): "
+            "use ${env:NAME} or ${file:PATH}"
+        )
     if kind == "file":
         path = Path(rest).expanduser()
         path = path if path.is_absolute() else base / path
@@ -262,12 +283,27 @@ def _resolve(ref: str, base: Path, redact: Redactor) -> str:
     return value
 
 
+def _workspace_folder(base: Path) -> str:
+    """VS Code's `${workspaceFolder}`: the folder holding `.vscode/mcp.json`, else the config's."""
+    return str(base.parent if base.name == ".vscode" else base)
+
+
+_VSCODE_VARIABLES: dict[str, Callable[[Path], str]] = {
+    "workspaceFolder": _workspace_folder,
+    "userHome": lambda _base: str(Path.home()),
+    "pathSeparator": lambda _base: os.sep,
+}
+
+
 def _explain(exc: Exception) -> str:
     if isinstance(exc, pydantic.ValidationError):
         parts: list[str] = []
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden" and len(err["loc"]) == 1:
+                close = difflib.get_close_matches(loc, _KNOWN_KEYS, n=1, cutoff=0.6)
+                msg = "unknown key" + (f" (did you mean `{close[0]}`?)" if close else "")
             parts.append(f"{loc}: {msg}" if loc else msg)
         return "; ".join(parts)
     return str(exc)

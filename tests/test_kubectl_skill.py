@@ -55,7 +55,8 @@ async def cluster(monkeypatch: pytest.MonkeyPatch, workspace: Path) -> AsyncIter
             "pods", "default", "web-1", spec={"containers": [{"name": "app", "image": "nginx"}]}
         )
         kube.add("pods", "team-a", "api-0", spec={"containers": [{"name": "app", "image": "api"}]})
-        kube.add("configmaps", "default", "web", data={"password": "s3cr3t-value"})
+        kube.add("configmaps", "default", "web", {"app": "web"}, data={"password": "s3cr3t-value"})
+        kube.add("configmaps", "default", "other", data={})
         kube.logs["web-1"] = "starting\nlistening on :8080\n"
         monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig(workspace)))
         monkeypatch.setenv("HOME", str(workspace))  # kubectl's discovery cache goes here
@@ -71,7 +72,6 @@ async def test_get_reaches_the_api_with_the_token(
         assert "web-1" in await kubectl_get(ctx, "pods")
         one = json.loads(await kubectl_get(ctx, "pods", "api-0", namespace="team-a", output="json"))
         assert one["metadata"]["name"] == "api-0"
-        # (the fake does not filter by label: only the query it got matters)
         assert await kubectl_get(ctx, "configmaps", selector="app=web", output="name") == (
             "configmap/web\n"
         )

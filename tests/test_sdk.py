@@ -97,6 +97,7 @@ def test_public_surface_is_small() -> None:
         "ToolDef",
         "ToolError",
         "ToolOutput",
+        "printable",
         "serve",
         "serve_forever",
     ]

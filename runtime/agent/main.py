@@ -52,7 +52,7 @@ async def run_agent(workspace: Path, stream: TextIO | None = sys.stdout) -> RunR
         result = RunResult(
             "cancelled", error=RunError("Cancelled", "cancelled before the loop started")
         )
-    except (SkillNotReadyError, ModelError, ValueError, OSError) as exc:
+    except (SkillNotReadyError, NoToolsError, ModelError, ValueError, OSError) as exc:
         result = RunResult("failed", error=RunError(type(exc).__name__, str(exc)))
     except Exception as exc:  # a bug, or a failure we did not foresee: still leave a result
         log.exception("the run failed unexpectedly")
@@ -111,6 +111,7 @@ async def _run(
             for i in infos
         ],
     )
+    _require_tools(spec, infos)
     limits = spec.limits
     config = AgentConfig(
         max_turns=limits.max_turns,
@@ -159,6 +160,36 @@ async def _run(
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await close()
     return result
+
+
+class NoToolsError(Exception):
+    """A skill of the run offers no tools, and the run did not allow that."""
+
+
+def _require_tools(spec: RunSpec, infos: list[SkillInfo]) -> None:
+    """A skill with no tools (every MCP server failed, a filter removed everything) would
+    let the run "succeed" without the tools it was meant to have: stop before the first turn,
+    with the skill's own warnings as the reason."""
+    allowed = {s.name for s in spec.skills if s.allow_no_tools}
+    empty = [i for i in infos if not i.tools and i.name not in allowed]
+    if not empty:
+        return
+    parts: list[str] = []
+    for info in empty:
+        why = "; ".join(
+            f"{source}: {message.removesuffix('; retrying in the background')}"
+            for source, message in info.warnings
+        )
+        parts.append(f"skill {info.name!r} offers no tools" + (f" ({why})" if why else ""))
+    flag = "--mcp-allow-no-tools" if any(_is_mcp(spec, i.name) for i in empty) else None
+    hint = f"pass {flag} or " if flag else ""
+    raise NoToolsError(
+        "; ".join(parts) + f"; to start anyway, {hint}set allow_no_tools: true on the skill"
+    )
+
+
+def _is_mcp(spec: RunSpec, name: str) -> bool:
+    return any(s.name == name and s.source == "mcp" for s in spec.skills)
 
 
 def _memory_client(clients: dict[str, SkillClient], infos: list[SkillInfo]) -> SkillClient | None:

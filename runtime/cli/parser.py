@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--mcp", metavar="FILE", help="MCP servers config (adds the mcp skill)")
     run.add_argument(
+        "--mcp-allow-no-tools",
+        action="store_true",
+        help="start even if the MCP servers offer no tools (all failed, or the filters removed "
+        "all); by default such a run fails before the first model turn",
+    )
+    run.add_argument(
         "--model", help="openai:MODEL, anthropic:MODEL, litellm:... (default: $PODIUM_MODEL)"
     )
     run.add_argument("--spec", type=Path, help="a run spec file (JSON or YAML); flags override")

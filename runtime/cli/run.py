@@ -63,6 +63,12 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
     }
     base["sandbox"] = Sandbox.model_validate(sandbox).model_dump()
     spec = RunSpec.model_validate(base)
+    if args.mcp_allow_no_tools:
+        bridges = [s for s in spec.skills if s.source == "mcp"]
+        if not bridges:
+            raise ValueError("--mcp-allow-no-tools: the run has no MCP skill (give --mcp FILE)")
+        for bridge in bridges:
+            bridge.allow_no_tools = True
     provider = spec.model.split(":", 1)[0]
     spec.model_env = sorted({*spec.model_env, *MODEL_ENV.get(provider, []), "PODIUM_MODEL"})
     return spec

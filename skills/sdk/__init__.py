@@ -22,6 +22,7 @@ Serve it with `podium skill serve path/to/file.py:skill`, or `serve(skill, socke
 from skills.sdk._context import Context, ToolError
 from skills.sdk._server import serve, serve_forever
 from skills.sdk._skill import Annotations, Skill, ToolDef, ToolOutput
+from skills.sdk._text import printable
 
 __all__ = [
     "Annotations",
@@ -30,6 +31,7 @@ __all__ = [
     "ToolDef",
     "ToolError",
     "ToolOutput",
+    "printable",
     "serve",
     "serve_forever",
 ]

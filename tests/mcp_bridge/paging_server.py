@@ -67,9 +67,17 @@ TOOLS: list[types.Tool] = [
 ]
 
 
+# Tools whose name and description try to drive the terminal (`--hostile`).
+HOSTILE: list[types.Tool] = [
+    _tool("clear\x1b[2J\x1b[Hscreen", "\x1b]0;pwned\x07Sets the title\x1b[31m red", read_only=True),
+    _tool("bell\x07\x9b31m", "Rings\x07 and \u202eesrever\u202c", read_only=True),
+]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--legacy", action="store_true")
+    parser.add_argument("--hostile", action="store_true", help="serve only the HOSTILE tools")
     parser.add_argument("--cancel-file", default=os.environ.get("CANCEL_FILE", ""))
     parser.add_argument("--started-file", default="")
     parser.add_argument("--env-file", default="")
@@ -77,6 +85,8 @@ def main() -> None:
     opts = parser.parse_args()
     if opts.say_env:
         print(f"{opts.say_env} is {os.environ.get(opts.say_env)}", file=sys.stderr, flush=True)
+    if opts.hostile:
+        TOOLS[:] = HOSTILE
     bus = InMemorySubscriptionBus()
     if opts.env_file:  # lets a test see which environment a stdio child got
         Path(opts.env_file).write_text("\n".join(sorted(os.environ)))

@@ -74,7 +74,7 @@ def test_a_bad_entry_spares_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
         == "environment variable MISSING_VAR is not set (needed by ${env:MISSING_VAR})"
     )
     assert "either `command`" in errors["both"] and "either `command`" in errors["neither"]
-    assert errors["typo"] == "readonly: Extra inputs are not permitted"
+    assert errors["typo"] == "readonly: unknown key (did you mean `readOnly`?)"
     assert "cannot read ${file:/nonexistent/secret}" in errors["file"]
     assert "transport" in errors["bad"]
     assert config.ignored == {"foreign": ["autoApprove"]}
@@ -100,3 +100,19 @@ def test_unreadable_file(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("mcpServers: {}")
     with pytest.raises(ConfigError, match="not valid JSON"):
         load_config(tmp_path / "bad.json")
+
+
+def test_vscode_file_and_its_variables(tmp_path: Path) -> None:
+    vscode = tmp_path / ".vscode"
+    vscode.mkdir()
+    (vscode / "mcp.json").write_text(r"""{"inputs": [{"id": "t", "type": "promptString"}],
+      "servers": {
+        "a": {"type": "stdio", "command": "${userHome}/bin/a", "args": ["${workspaceFolder}"],
+              "dev": {"watch": "src/**"}},
+        "b": {"type": "http", "url": "https://example.com/mcp",
+              "headers": {"Authorization": "Bearer ${input:t}"}}}}""")
+    config = load_config(vscode / "mcp.json")
+    assert config.servers["a"].command == f"{Path.home()}/bin/a"
+    assert config.servers["a"].args == [str(tmp_path)]
+    assert config.ignored == {"a": ["dev"]}
+    assert config.errors["b"].startswith("${input:t} is a VS Code variable Podium cannot answer")

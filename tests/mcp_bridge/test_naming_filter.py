@@ -65,11 +65,31 @@ def test_filters() -> None:
     assert reasons["delete_a"] == "denied by pattern 'delete_*'"
     assert reasons["list"].startswith("matches no allow pattern")
     assert "readOnly" in reasons["get_b"]
-    assert unused_patterns(tools, config) == ["nomatch*"]
+    assert unused_patterns(tools, config, "s") == [("allow", "nomatch*")]
     everything, none_dropped = filter_tools(
         "s", tools, ServerConfig.model_validate({"command": "x"})
     )
     assert len(everything) == 4 and not none_dropped
+
+
+def test_patterns_match_the_servers_name_or_the_exposed_one() -> None:
+    tools = [tool("read_file"), tool("write_file"), tool("delete_file"), tool("stat")]
+    config = ServerConfig.model_validate(
+        {"command": "x", "prefix": "fs", "allow": ["read_*", "fs_write_*", "fs_delete_*"]}
+        | {"deny": ["fs_delete_file", "fs_nothing", "also_nothing"]}
+    )
+    kept, dropped = filter_tools("files", tools, config)
+    assert [t.name for t in kept] == ["read_file", "write_file"]
+    assert {d.tool: d.reason for d in dropped} == {
+        "delete_file": "denied by pattern 'fs_delete_file'",
+        "stat": "matches no allow pattern ('read_*', 'fs_write_*', 'fs_delete_*')",
+    }
+    assert unused_patterns(tools, config, "files") == [
+        ("deny", "fs_nothing"),
+        ("deny", "also_nothing"),
+    ]
+    default_prefix = ServerConfig.model_validate({"command": "x", "allow": ["files_stat"]})
+    assert [t.name for t in filter_tools("files", tools, default_prefix)[0]] == ["stat"]
 
 
 def test_annotations_follow_mcp_defaults() -> None:
