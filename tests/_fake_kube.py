@@ -93,6 +93,8 @@ class FakeKube:
     url: str = ""
     ca: bytes = b""
     versions: itertools.count[int] = field(default_factory=lambda: itertools.count(2))
+    delete_options: list[dict[str, Any]] = field(default_factory=lambda: [])
+    """The DeleteOptions bodies of DELETE requests (where clients put dryRun)."""
 
     def add(
         self,
@@ -185,7 +187,9 @@ class FakeKube:
         if request.method == "DELETE" and name:
             if found is None:
                 return _status(404, "NotFound", f'{resource} "{name}" not found')
-            if not dry:
+            options = await _body(request) if request.can_read_body else {}
+            self.delete_options.append(options)
+            if not (dry or options.get("dryRun") == ["All"]):
                 del self.objects[resource, namespace, name]
             return web.json_response(found)
         body = await _body(request)

@@ -226,10 +226,17 @@ async def test_through_a_real_grpc_server(monkeypatch: pytest.MonkeyPatch, works
             assert await client.serving(timeout=10)
             info = await client.describe()
             tools = {t.name: t for t in info.tools}
-            assert set(tools) == {"kubectl_get", "kubectl_describe", "kubectl_logs",
-                                  "kubectl_api_resources", "kubectl_apply"}  # fmt: skip
-            assert tools["kubectl_apply"].annotations.destructive
-            assert all(tools[n].annotations.read_only for n in tools if n != "kubectl_apply")
+            reads = {"kubectl_get", "kubectl_describe", "kubectl_logs", "kubectl_events",
+                     "kubectl_top", "kubectl_api_resources", "kubectl_rollout_status",
+                     "kubectl_rollout_history", "kubectl"}  # fmt: skip
+            writes = {"kubectl_apply", "kubectl_delete", "kubectl_scale",
+                      "kubectl_rollout_restart", "kubectl_rollout_undo"}  # fmt: skip
+            assert set(tools) == reads | writes
+            assert all(tools[n].annotations.read_only for n in reads)  # default verbs: reads
+            assert not any(tools[n].annotations.read_only for n in writes)
+            destructive = {n for n in tools if tools[n].annotations.destructive}
+            assert destructive == {"kubectl_apply", "kubectl_delete", "kubectl_rollout_undo"}
+            assert tools["kubectl"].input_schema["properties"]["args"]["type"] == "array"
             schema = tools["kubectl_get"].input_schema
             assert schema["properties"]["output"]["enum"] == ["wide", "yaml", "json", "name"]
 

@@ -25,9 +25,9 @@ from typing import Any, Literal, cast
 
 import yaml
 
+from skills._redact import Redactor, dig, dump, values_text
 from skills.helm import _checks as check
 from skills.helm._diff import diff
-from skills.helm._redact import Redactor, dig, dump, values_text
 from skills.helm._run import helm, helm_binary, private_folder
 from skills.sdk import Context, Skill, ToolError
 

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import yaml
 
-from skills.helm._redact import Redactor, dig, dump, split_documents
+from skills._redact import Redactor, dig, dump, split_documents
 
 Key = tuple[str, str, str]
 
