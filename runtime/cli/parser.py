@@ -14,6 +14,7 @@ DELEGATED = {
     "render": ("runtime.cli.render", "print the Pod spec a run spec becomes, as YAML"),
     "mock-llm": ("runtime.mock_llm.server", "serve a scripted OpenAI-compatible LLM"),
     "controller": ("controller.cli", "run the Kubernetes controller, or `render` a run's objects"),
+    "schedule": ("controller.schedule_cli", "the next fire times of an AgentSchedule"),
 }
 
 
