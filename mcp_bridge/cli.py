@@ -1,6 +1,7 @@
 """`podium mcp ...`: look at what the MCP bridge would offer, without running an agent.
 
     podium mcp tools servers.json [--json] [--wait SECONDS]
+    podium mcp serve-stdio [--host 127.0.0.1] [--port 8000] [--path /mcp] -- COMMAND ARGS...
 
 starts (or connects to) every server in the file, and prints the tools the agent would see
 after filtering (name, server, the server's own name, annotations, short description), every
@@ -9,6 +10,10 @@ tool the filters dropped and why, and every server that is unavailable and why. 
 a bad entry or no tool is left, 2 for a bad file. Everything a server chose (names,
 descriptions, errors) is printed through `printable`; the MCP SDK's own log lines (with their
 tracebacks) only with `-v`.
+
+`serve-stdio` serves a stdio MCP server (from npm, PyPI, anywhere) over streamable HTTP, so
+that one process can be shared by many runs (see `mcp_bridge._serve_stdio`). It exits 1
+when COMMAND exits, 2 when COMMAND cannot be started.
 """
 
 from __future__ import annotations
@@ -53,7 +58,22 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also show the bridge's and the MCP SDK's logs, tracebacks included",
     )
+    serve = commands.add_parser(
+        "serve-stdio", help="serve a stdio MCP server over streamable HTTP: -- COMMAND ARGS..."
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--path", default="/mcp", help="endpoint path (default /mcp)")
+    serve.add_argument(
+        "--stateless", action="store_true", help="no sessions (for several replicas)"
+    )
+    serve.add_argument("-v", "--verbose", action="store_true", help="log each connection")
+    serve.add_argument(
+        "server", nargs=argparse.REMAINDER, metavar="-- COMMAND ARGS...", help="the stdio server"
+    )
     args = parser.parse_args(argv)
+    if args.command == "serve-stdio":
+        return _serve_stdio(args)
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
         return _tools(args)
@@ -93,6 +113,34 @@ def _tools(args: argparse.Namespace) -> int:
         _print_table(catalog, sys.stdout)
     unavailable = any(conn.state != "ready" for conn in bridge.connections.values())
     return 1 if unavailable or config.errors or not catalog.tools else 0
+
+
+def _serve_stdio(args: argparse.Namespace) -> int:
+    from mcp_bridge._serve_stdio import serve
+
+    command: list[str] = args.server[1:] if args.server[:1] == ["--"] else args.server
+    if not command:
+        print("podium mcp serve-stdio: give the server to run: -- COMMAND ARGS...", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return anyio.run(
+            lambda: serve(
+                command, host=args.host, port=args.port, path=args.path, stateless=args.stateless
+            )
+        )
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:
+        print(
+            f"podium mcp serve-stdio: cannot start {command[0]!r}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 2
 
 
 async def _collect(bridge: Bridge, wait: float) -> Catalog:
