@@ -111,5 +111,7 @@ def render(argv: list[str]) -> int:
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "render":
         return render(argv[1:])
-    _parser().parse_args([*argv, "--help"])  # the reconciler lands next
-    return 2
+    args = _parser().parse_args(argv)
+    from controller.app import run_controller
+
+    return run_controller(args)

@@ -211,18 +211,47 @@ async def _memory_call(
         return None
 
 
-def _termination_message(result: RunResult) -> None:
-    if not TERMINATION_LOG.exists():
-        return
-    summary = {
+TERMINATION_LIMIT = 4096
+"""The kubelet keeps at most this many bytes of a termination message."""
+
+
+def termination_summary(result: RunResult, limit: int = TERMINATION_LIMIT) -> str:
+    """The run's summary as one JSON line of at most `limit` UTF-8 bytes: status, usage,
+    turns, tool calls and the final answer, cut to fit (the whole one is in result.json)."""
+    summary: dict[str, object] = {
         "status": result.status,
         "tool_calls": result.tool_calls,
         "turns": result.turns,
         "duration_s": result.duration_s,
+        "usage": {
+            "input_tokens": result.usage.input_tokens,
+            "output_tokens": result.usage.output_tokens,
+        },
         "error": result.error.message[:500] if result.error else None,
+        "output": "",
+        "truncated": False,
     }
+    output = result.output
+
+    def size(n: int) -> int:
+        return len(json.dumps({**summary, "output": output[:n]}).encode())
+
+    if size(len(output)) > limit:  # the longest prefix that fits (escapes count in full)
+        summary["truncated"] = True
+        low, high = 0, len(output)
+        while low < high:
+            mid = (low + high + 1) // 2
+            low, high = (mid, high) if size(mid) <= limit else (low, mid - 1)
+        output = output[:low]
+    summary["output"] = output
+    return json.dumps(summary)
+
+
+def _termination_message(result: RunResult) -> None:
+    if not TERMINATION_LOG.exists():
+        return
     try:
-        TERMINATION_LOG.write_text(json.dumps(summary), encoding="utf-8")
+        TERMINATION_LOG.write_text(termination_summary(result), encoding="utf-8")
     except OSError as exc:  # read-only or missing outside a Pod: not worth failing over
         log.debug("no termination message: %s", exc)
 
