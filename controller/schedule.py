@@ -307,6 +307,7 @@ def reconcile_schedule(schedule: AgentSchedule, runs: Sequence[ObservedRun], now
     status.active = [
         RunRef(name=r.name, scheduledTime=format_time(r.tick) if r.tick else None) for r in active
     ]
+    status.activeCount = len(status.active)
     if finished:
         last = finished[-1]
         status.lastResult = RunResult(
@@ -384,6 +385,7 @@ def reconcile_schedule(schedule: AgentSchedule, runs: Sequence[ObservedRun], now
     plan.create.append((name, tick))
     status.lastScheduleTime = format_time(tick)
     status.active.append(RunRef(name=name, scheduledTime=format_time(tick)))
+    status.activeCount = len(status.active)
     return plan
 
 

@@ -26,9 +26,9 @@ __all__ = [
     "RunTemplate",
 ]
 
-MAX_NAME = 52
-"""A schedule's name is at most this long, so `NAME-<minutes>` (a run's name) fits 63
-characters, as Kubernetes limits a CronJob's."""
+MAX_NAME = 31
+"""A schedule's name is at most this long, so `NAME-<minutes>` (a run's name) fits the 40
+characters an AgentRun may have (Kubernetes limits a CronJob's name the same way)."""
 TIME_ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,3}$"
 """The shape of an IANA name; whether the zone exists is checked by the controller (its
 time zone database), which reports an unknown one as the `Valid` condition."""
@@ -139,6 +139,8 @@ class AgentScheduleStatus(_Model):
     """When the most recent succeeded run completed."""
     lastMissedTime: Timestamp | None = None
     """The most recent tick skipped for being later than startingDeadlineSeconds."""
+    activeCount: int = 0
+    """How many runs are active (a printer column)."""
     active: Annotated[list[RunRef], Field(max_length=256)] = Field(
         default_factory=lambda: list[RunRef]()
     )

@@ -61,6 +61,8 @@ def test_kustomize() -> None:
     assert {o["metadata"]["name"] for o in objects if o["kind"] == "CustomResourceDefinition"} == {
         "agentruns.podium.dev",
         "skills.podium.dev",
+        "agentschedules.podium.dev",
+        "mcpservers.podium.dev",
     }
     assert by_kind["Namespace"]["metadata"]["name"] == "podium-system"
     rules = _rules(objects)
@@ -100,4 +102,9 @@ def test_helm_chart() -> None:
     strip = lambda rs: [r for r in rs if "bind" not in r["verbs"]]  # noqa: E731
     assert strip(chart_rules) == strip(base_rules)
     crds = sorted(o["metadata"]["name"] for o in objects if o["kind"] == "CustomResourceDefinition")
-    assert crds == ["agentruns.podium.dev", "skills.podium.dev"]
+    assert crds == [
+        "agentruns.podium.dev",
+        "agentschedules.podium.dev",
+        "mcpservers.podium.dev",
+        "skills.podium.dev",
+    ]

@@ -12,7 +12,7 @@ import pytest
 from controller.schedule_cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "schedule-nightly.yaml"
+EXAMPLE = ROOT / "examples" / "cluster" / "agentschedule.yaml"
 
 
 def test_example_across_spring_forward(capsys: pytest.CaptureFixture[str]) -> None:
