@@ -1,0 +1,52 @@
+"""A fake Kubernetes cluster for tests: a stateful API server over real HTTPS, and a test
+kubelet (with a Job controller) that runs Pods for real.
+
+No kube-apiserver can be installed on these machines, so tests talk to `FakeKube` exactly as
+to a cluster: a kubeconfig, the official `kubernetes` client, kopf/lightkube, the real
+`kubectl` in .venv/bin.
+
+Fixtures (`from tests.kube.fixtures import fake_kube, kubelet`):
+- `fake_kube` -> FakeKube, started on https://127.0.0.1:RANDOM, fresh per test.
+- `kubeconfig` -> Path of an admin kubeconfig for it.
+
+FakeKube:
+- `url`, `ca_path` (PEM file), `ca_pem`, `admin_token` (group system:masters: may do anything).
+- `kubeconfig(token=None, namespace="default") -> Path`; `env(token=None) -> {"KUBECONFIG",
+  "KUBECACHEDIR"}` for a subprocess; `client(token=None)` -> kubernetes.client.ApiClient.
+- `mint(namespace, sa, seconds=3600) -> token` (as TokenRequest); `add_user(name, groups)`.
+- Direct state access (admin, no HTTP, not recorded): `get/list/create/apply/delete`,
+  `wait_for(fn, timeout)`, `advance(seconds)` (the API's clock: token expiry, timestamps).
+- `requests` (list of Seen: method, path, query, user, verb, resource, namespace, name,
+  subresource, code), `count(verb=, user=, resource=, method=)`, `issued` (tokens minted).
+- `fail(code, path=regex, method=None, times=1)`: inject failures.
+- `logs.write/close/text(namespace, pod, container)`: what pods/NAME/log serves.
+
+What the API does: discovery (/api, /apis, /version, trailing slashes, core groupVersion "v1",
+CRD groups with their scope), an OpenAPI v3 index (enough for kubectl apply), Table output for
+`kubectl get` (CRD additionalPrinterColumns too); create (201; uid, resourceVersion,
+creationTimestamp, generation; generateName; namespace must exist), get, list and watch with
+label and field selectors (watch from a resourceVersion, 410 when too old, timeoutSeconds,
+sendInitialEvents bookmarks, objects moving in and out of a selector), PUT (resourceVersion
+conflicts), merge / strategic merge / JSON patch, server-side apply (fieldManager, force,
+conflicts between managers, fields a manager stops applying are removed, re-applying the same
+thing changes nothing and keeps the resourceVersion), the status subresource kept apart from
+spec, generation bumped on spec changes, finalizers and deletionTimestamp, garbage collection
+by ownerReference (Background, Foreground, Orphan; Jobs default to Orphan as in batch/v1),
+namespace deletion, graceful deletion of pods bound to a node (the kubelet finishes it),
+defaulting of Pods and Jobs (selector, job-name/controller-uid labels), ServiceAccount
+admission (the pod's SA must exist; a kube-api-access projected token volume in every
+container unless automountServiceAccountToken is false), a default ServiceAccount and
+kube-root-ca.crt per namespace, TokenRequest (expirationSeconds, audiences, boundObjectRef;
+tokens fail after expiry, or once the SA or bound object is gone), RBAC (Roles, ClusterRoles,
+bindings to ServiceAccounts, Users and Groups; verbs, apiGroups, resources, subresources,
+resourceNames; the default cluster-admin/admin/edit/view ClusterRoles; 403 with a Status;
+401 for unknown or expired tokens), TokenReview and (Self)SubjectAccessReview.
+
+What it does not: validation against schemas, CEL, defaulting beyond the above, conversion
+between CRD versions, protobuf, paging (`limit` is ignored: everything in one page), RBAC
+escalation checks, admission webhooks, aggregated discovery (clients fall back).
+"""
+
+from tests.kube._fake import FakeKube
+
+__all__ = ["FakeKube"]

@@ -1,0 +1,1 @@
+from tests.kube.fixtures import fake_kube, kubeconfig  # noqa: F401
