@@ -52,11 +52,12 @@ _RESOURCES = [
 # The OpenAPI v3 kubectl reads before `apply`: only whether PATCH takes `fieldValidation`
 # (then the server validates, and kubectl needs no schema of its own).
 _OPENAPI_ROOT = {"paths": {"api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=1"}}}
+_NAMESPACED = "/api/v1/namespaces/{{namespace}}/{plural}/{{name}}"
 _OPENAPI_V1 = {
     "openapi": "3.0.0",
     "info": {"title": "Kubernetes", "version": "v1.37.0"},
     "paths": {
-        f"/api/v1/namespaces/{{namespace}}/{plural}/{{name}}": {
+        path.format(plural=plural): {
             "patch": {
                 "x-kubernetes-group-version-kind": {"group": "", "version": "v1", "kind": kind},
                 "parameters": [{"name": "fieldValidation", "in": "query",
@@ -64,8 +65,11 @@ _OPENAPI_V1 = {
                 "responses": {},
             }
         }
-        for plural, kind in (("pods", "Pod"), ("configmaps", "ConfigMap"), ("secrets", "Secret"),
-                             ("services", "Service"))
+        for path, plural, kind in (
+            *((_NAMESPACED, p, k) for p, k in (("pods", "Pod"), ("configmaps", "ConfigMap"),
+                                               ("secrets", "Secret"), ("services", "Service"))),
+            ("/api/v1/{plural}/{{name}}", "namespaces", "Namespace"),
+        )
     },
 }  # fmt: skip
 _KINDS = {"pods": "Pod", "configmaps": "ConfigMap", "secrets": "Secret", "events": "Event",

@@ -434,3 +434,47 @@ async def test_a_whole_run_installs_a_chart_from_the_workspace(workspace: Path) 
     events = (ws / ".podium" / "events.jsonl").read_text()
     for secret in (PASSWORD, TOKEN):
         assert secret not in seen_by_model and secret not in events
+
+
+# --- the run's scope: namespaces and cluster-scoped objects -------------------------------------
+
+ELSEWHERE = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: sneaky
+  namespace: kube-system
+data: {}
+"""
+CLUSTER_WIDE = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {{ .Release.Name }}-ns\n"
+
+
+async def test_a_confined_run_keeps_helm_in_its_namespaces(
+    monkeypatch: pytest.MonkeyPatch, workspace: Path
+) -> None:
+    monkeypatch.setenv("PODIUM_HELM_NAMESPACES", "team-a")
+    chart = write_chart(workspace)
+    elsewhere = write_chart(workspace, "elsewhere", ELSEWHERE)
+    cluster_wide = write_chart(workspace, "wide", CLUSTER_WIDE)
+    async with cluster(monkeypatch, workspace) as kube:
+        ctx = context(workspace)
+        out = await helm_upgrade(ctx, "web", chart, dry_run="none", timeout_s=30)
+        assert "NAMESPACE: team-a" in out  # the run's namespace, not the kubeconfig's default
+        assert ("configmaps", "team-a", "web-settings") in kube.objects
+        assert "web" in await helm_list(ctx)
+        for call, message in (
+            (helm_status(ctx, "web", namespace="kube-system"), "outside this run's namespaces"),
+            (helm_list(ctx, all_namespaces=True), "all namespaces cannot"),
+            (helm_upgrade(ctx, "x", elsewhere, dry_run="none"), "outside this run's namespaces"),
+            (helm_upgrade(ctx, "x", cluster_wide, dry_run="none"), "cluster-scoped"),
+            (helm_upgrade(ctx, "x", chart, create_namespace=True), "cluster-scoped"),
+            (helm_uninstall(ctx, "web", namespace="default"), "outside this run's namespaces"),
+        ):
+            with pytest.raises(ToolError, match=message):
+                await call
+        # Rendering alone reaches no cluster: any namespace renders.
+        assert "web-settings" in await helm_template(ctx, chart, "web", namespace="kube-system")
+    touched = {r.path.split("/namespaces/")[1].split("/")[0] for r in kube.requests
+               if "/namespaces/" in r.path}  # fmt: skip
+    assert touched == {"team-a"}
+    assert not [k for k in kube.objects if k[1] == "kube-system" or k[2] == "x-ns"]

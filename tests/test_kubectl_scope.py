@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from skills._scope import load_scope
 from skills.kubectl import (
     kubectl_any,
     kubectl_apply,
@@ -28,7 +29,6 @@ from skills.kubectl import (
     kubectl_top,
 )
 from skills.kubectl._run import redact_structured
-from skills.kubectl._scope import load_scope
 from skills.sdk import Context, ToolError
 from tests._fake_kube import TOKEN, FakeKube, fake_kube
 from tests.test_kubectl_skill import KUBECTL

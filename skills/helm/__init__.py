@@ -21,12 +21,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
-import yaml
-
-from skills._redact import Redactor, dig, dump, values_text
+from skills._redact import Redactor, dump, values_text
+from skills._scope import load_scope
 from skills.helm import _checks as check
+from skills.helm import _plan as plan
 from skills.helm._diff import diff
 from skills.helm._run import helm, helm_binary, private_folder
 from skills.sdk import Context, Skill, ToolError
@@ -53,7 +53,10 @@ _WAIT_SLACK_S = 60.0
 
 
 def _namespace_flag(namespace: str | None) -> list[str]:
-    return [] if namespace is None else [f"--namespace={check.namespace(namespace)}"]
+    """`--namespace=NS` for a command that reaches the cluster, within the run's scope (the
+    run's first namespace when it is confined and none is asked for)."""
+    where = load_scope("HELM").namespace(namespace)
+    return [] if where is None else [f"--namespace={check.namespace(where)}"]
 
 
 def _wait_limit(timeout_s: int) -> float:
@@ -97,11 +100,13 @@ async def helm_list(
         every_state: Also list superseded, pending and uninstalling releases, not only
             deployed and failed ones.
     """
-    flags = _namespace_flag(namespace)
     if all_namespaces:
         if namespace is not None:
             raise ToolError("all_namespaces cannot be combined with namespace")
-        flags.append("--all-namespaces")
+        load_scope("HELM").all_namespaces()
+        flags = ["--all-namespaces"]
+    else:
+        flags = _namespace_flag(namespace)
     if every_state:
         flags += ["--deployed", "--failed", "--pending", "--superseded", "--uninstalled",
                   "--uninstalling"]  # fmt: skip
@@ -209,7 +214,7 @@ async def helm_template(
             values_files=values_files,
         )  # fmt: skip
         out = await helm(
-            ctx, ["template"], [*_namespace_flag(namespace), *flags],
+            ctx, ["template"], [*_template_namespace(namespace), *flags],
             [check.release(release), arg], cwd=folder,
         )  # fmt: skip
     return Redactor().manifest(out)
@@ -311,7 +316,8 @@ async def helm_diff(
             if "not found" not in str(exc):
                 raise
             current = ""
-        upgrade = await _dry_run(ctx, folder, name, arg, ns_flags + flags, reuse_values)
+        await plan.render_within_scope(ctx, folder, name, arg, ns_flags + flags)
+        upgrade = await plan.dry_run(ctx, folder, name, arg, ns_flags + flags, reuse_values)
     header = f"release {name}: " + ("not installed yet; " if not current else "")
     return header + diff(current, upgrade.get("manifest", ""), namespace=namespace or "")
 
@@ -368,10 +374,13 @@ async def helm_upgrade(
         if install:
             flags.append("--install")
         if create_namespace:
+            load_scope("HELM").resource("namespaces")
             flags.append("--create-namespace")
-        planned = await _dry_run(ctx, folder, name, arg, flags, reuse_values)
+        await plan.render_within_scope(ctx, folder, name, arg, flags)
+        planned = await plan.dry_run(ctx, folder, name, arg, flags, reuse_values)
+        plan.within_scope(planned)  # again: `lookup` in a template can change what renders
         if dry_run == "server":
-            return _summary(planned)
+            return plan.summary(planned)
         if reuse_values:
             flags.append("--reuse-values")
         if rollback_on_failure:
@@ -448,45 +457,9 @@ async def helm_uninstall(
         )  # fmt: skip
 
 
-async def _dry_run(
-    ctx: Context, folder: Path, name: str, chart: str, flags: list[str], reuse_values: bool
-) -> dict[str, Any]:
-    """`helm upgrade --install --dry-run=server -o json`: the release the upgrade would make."""
-    extra = ["--dry-run=server", "--output=json"]
-    if "--install" not in flags:
-        extra.append("--install")
-    if reuse_values:
-        extra.append("--reuse-values")
-    out = await helm(
-        ctx, ["upgrade"], [*flags, *extra], [name, chart], cwd=folder, release=name,
-        namespace=next((f.split("=", 1)[1] for f in flags if f.startswith("--namespace=")), None),
-    )  # fmt: skip
-    try:
-        planned: Any = json.loads(out[out.index("{") :])
-    except ValueError as exc:
-        raise ToolError(f"helm's dry run printed no release: {out[:500]}") from exc
-    return cast(dict[str, Any], planned) if isinstance(planned, dict) else {}
-
-
-def _summary(planned: dict[str, Any]) -> str:
-    """What a server dry run of an upgrade says: which objects, which revision, no secrets."""
-    manifest = str(planned.get("manifest", ""))
-    meta = dig(planned, "chart", "metadata")
-    chart = f"{dig(meta, 'name')}-{dig(meta, 'version')}"
-    kinds = [
-        f"  {dig(doc, 'kind')} {dig(doc, 'metadata', 'name')}"
-        for doc in yaml.safe_load_all(manifest)
-        if isinstance(doc, dict)
-    ]
-    lines = [
-        f"Server dry run passed: release {planned.get('name')} would become revision "
-        f"{planned.get('version')} ({dig(planned, 'info', 'status')}) with chart "
-        f"{chart} in namespace {planned.get('namespace')}.",
-        f"{len(kinds)} object(s):",
-        *kinds,
-        "Nothing was changed. helm_diff shows the changes; dry_run='none' applies them.",
-    ]
-    return "\n".join(lines) + "\n"
+def _template_namespace(namespace: str | None) -> list[str]:
+    """Rendering reaches no cluster: any valid namespace will do."""
+    return [] if namespace is None else [f"--namespace={check.namespace(namespace)}"]
 
 
 def _revision(revision: int | None) -> list[str]:

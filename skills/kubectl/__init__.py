@@ -28,6 +28,7 @@ from typing import Any, Literal
 import yaml
 
 from skills._redact import dig
+from skills._scope import READ_VERBS, Scope, load_scope
 from skills.kubectl import _generic
 from skills.kubectl._run import (
     LABEL,
@@ -40,7 +41,6 @@ from skills.kubectl._run import (
     redact_structured,
     resource,
 )
-from skills.kubectl._scope import READ_VERBS, Scope, load_scope
 from skills.sdk import Context, Skill, ToolError
 
 __all__ = ["kubectl_binary", "skill"]

@@ -9,8 +9,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from skills._scope import Scope
 from skills.kubectl._run import is_secret
-from skills.kubectl._scope import Scope
 from skills.sdk import Context, ToolError
 
 # Flags that take a value, by every spelling, to their long name.

@@ -1,6 +1,6 @@
-"""What this kubectl skill may reach: its namespaces, whether cluster-scoped objects too, and
-which verbs the free-form `kubectl` tool accepts. The skill enforces it itself (it holds the
-credentials), on every tool, whatever the arguments.
+"""What a cluster-facing skill (kubectl, helm) may reach: its namespaces, whether
+cluster-scoped objects too, and which verbs the free-form `kubectl` tool accepts. The skill
+enforces it itself (it holds the credentials), on every tool, whatever the arguments.
 
 Settings, later ones winning: the skill's config file (`PODIUM_SKILL_CONFIG`, YAML or JSON,
 the run spec's `config`), then the environment (the run spec's `env` for this skill):
@@ -10,9 +10,10 @@ the run spec's `config`), then the environment (the run spec's `env` for this sk
                                                                   without namespaces, else false)
     verbs: [get, describe, logs]   PODIUM_KUBECTL_VERBS=get,describe,logs    (default: READ_VERBS)
 
-A confined skill runs every command with an explicit `--namespace` (the first allowed one when
-none is asked for), refuses other namespaces, `--all-namespaces`, and cluster-scoped types
-(nodes, namespaces, clusterroles...) unless `cluster_scope` is true.
+The helm skill reads the same keys, with `PODIUM_HELM_` in the variables' names (`verbs` does
+not apply to it). A confined skill runs every command with an explicit `--namespace` (the
+first allowed one when none is asked for), refuses other namespaces, `--all-namespaces`, and
+cluster-scoped types (nodes, namespaces, clusterroles...) unless `cluster_scope` is true.
 """
 
 from __future__ import annotations
@@ -122,8 +123,8 @@ class Scope:
             )
 
 
-def load_scope() -> Scope:
-    """The scope from the config file and the environment (see the module's docstring)."""
+def load_scope(prefix: str = "KUBECTL") -> Scope:
+    """The scope from the config file and the environment (`PODIUM_{prefix}_NAMESPACES`...)."""
     settings: dict[str, Any] = {}
     config = os.environ.get("PODIUM_SKILL_CONFIG")
     if config:
@@ -134,10 +135,10 @@ def load_scope() -> Scope:
         if isinstance(loaded, dict):
             settings.update(cast(dict[str, Any], loaded))
     for key, env in (("namespaces", "NAMESPACES"), ("verbs", "VERBS")):
-        value = os.environ.get(f"PODIUM_KUBECTL_{env}")
+        value = os.environ.get(f"PODIUM_{prefix}_{env}")
         if value is not None:
             settings[key] = [v.strip() for v in value.split(",") if v.strip()]
-    flag = os.environ.get("PODIUM_KUBECTL_CLUSTER_SCOPE")
+    flag = os.environ.get(f"PODIUM_{prefix}_CLUSTER_SCOPE")
     if flag is not None:
         settings["cluster_scope"] = flag.strip().lower() in ("1", "true", "yes")
     namespaces = tuple(str(n) for n in _list(settings.get("namespaces")))
