@@ -423,3 +423,13 @@ def test_requests_are_recorded_with_their_user(fake_kube: FakeKube) -> None:
         core.create_namespaced_config_map("default", {"metadata": {"name": "x"}})
     assert info.value.status == 500
     assert core.create_namespaced_config_map("default", {"metadata": {"name": "x"}}).metadata.uid
+
+
+def test_secret_string_data_becomes_data(fake_kube: FakeKube) -> None:
+    core = client.CoreV1Api(fake_kube.client())
+    made = core.create_namespaced_secret(
+        "default", {"metadata": {"name": "s"}, "stringData": {"k": "v"}}
+    )
+    assert made.data == {"k": "dg=="} and made.string_data is None and made.type == "Opaque"
+    patched = core.patch_namespaced_secret("s", "default", {"stringData": {"k": "w"}})
+    assert patched.data == {"k": "dw=="}
