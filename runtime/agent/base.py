@@ -140,6 +140,9 @@ class SkillInfo:
     tools: tuple[SkillTool, ...]
     dynamic_tools: bool = False
     warnings: tuple[tuple[str, str], ...] = ()
+    refused: tuple[tuple[str, str], ...] = ()
+    """(tool, why) for tools the agent will not offer: a name no provider accepts, a schema
+    that is not JSON, not an object schema, or does not compile."""
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,8 @@ class Agent:
         self.infos = {i.name: i for i in infos}
         self.usage, self.turns, self.tool_calls = Usage(), 0, 0
         self._clashes: set[tuple[str, str]] = set()
+        # (skill, tool) refusals already reported (the agent's main reports the first ones).
+        self._refused = {(i.name, t) for i in infos for t, _ in i.refused}
 
     def system_prompt(self, extra: str = "") -> str:
         parts = [BASE_PROMPT]
@@ -162,6 +164,10 @@ class Agent:
                     self.events.emit("skill_unavailable", name=name, error=str(exc)[:500])
         offered: dict[str, SkillTool] = {}
         for info in self.infos.values():
+            for tool_name, why in info.refused:
+                if (info.name, tool_name) not in self._refused:
+                    self._refused.add((info.name, tool_name))
+                    self.events.emit("tool_refused", skill=info.name, name=tool_name, reason=why)
             for tool in info.tools:
                 if self.config.read_only and not tool.annotations.read_only:
                     continue

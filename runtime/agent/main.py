@@ -111,6 +111,9 @@ async def _run(
             for i in infos
         ],
     )
+    for info in infos:
+        for tool, why in info.refused:
+            events.emit("tool_refused", skill=info.name, name=tool, reason=why)
     _require_tools(spec, infos)
     limits = spec.limits
     config = AgentConfig(

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
 
 import grpc
 import watchfiles
@@ -22,6 +20,7 @@ from grpc_health.v1 import health_pb2
 from protos import GRPC_OPTIONS
 from protos import skill_pb2 as pb
 from protos import skill_pb2_grpc as pb_grpc
+from protos.schema import check_tool
 from runtime.agent.base import ProgressCallback, SkillInfo, SkillTool, ToolAnnotations, ToolOutcome
 
 _ERROR_KINDS = {v: k.lower() for k, v in pb.ToolResult.ErrorKind.items()}
@@ -61,29 +60,39 @@ class GrpcSkillClient:
 
     async def describe(self) -> SkillInfo:
         d = await self._stub.Describe(pb.DescribeRequest(), timeout=10)
-        tools = tuple(
-            SkillTool(
-                skill=self.name,
-                name=t.name,
-                description=t.description,
-                input_schema=_schema(t.input_schema_json),
-                annotations=ToolAnnotations(
-                    t.annotations.read_only,
-                    t.annotations.destructive,
-                    t.annotations.idempotent,
-                    t.annotations.open_world,
-                ),
+        tools: list[SkillTool] = []
+        refused: list[tuple[str, str]] = []
+        for t in d.tools:
+            # One bad tool must not cost the skill its others, nor the model request its
+            # validity (providers refuse a whole request over one bad function).
+            try:
+                schema = check_tool(t.name, t.input_schema_json)
+            except ValueError as exc:
+                refused.append((t.name, str(exc)))
+                continue
+            tools.append(
+                SkillTool(
+                    skill=self.name,
+                    name=t.name,
+                    description=t.description,
+                    input_schema=schema,
+                    annotations=ToolAnnotations(
+                        t.annotations.read_only,
+                        t.annotations.destructive,
+                        t.annotations.idempotent,
+                        t.annotations.open_world,
+                    ),
+                )
             )
-            for t in d.tools
-        )
         # Named as the run named it: two instances of one skill share a Describe name.
         return SkillInfo(
             name=self.name,
             version=d.version,
             instructions=d.instructions,
-            tools=tools,
+            tools=tuple(tools),
             dynamic_tools=d.dynamic_tools,
             warnings=tuple((w.source, w.message) for w in d.warnings),
+            refused=tuple(refused),
         )
 
     async def invoke(
@@ -132,14 +141,6 @@ class GrpcSkillClient:
 
     async def close(self) -> None:
         await self._channel.close()
-
-
-def _schema(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text or "{}")
-    except json.JSONDecodeError:
-        value = {}
-    return cast(dict[str, Any], value) if isinstance(value, dict) else {}
 
 
 def _rpc_error(skill: str, tool: str, exc: grpc.aio.AioRpcError) -> ToolOutcome:

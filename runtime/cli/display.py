@@ -91,6 +91,15 @@ class TerminalDisplay:
             )
         )
 
+    def _on_tool_refused(self, e: dict[str, Any]) -> None:
+        self.line(
+            self._c(
+                "yellow",
+                f"  ! tool {e['name']} of skill {e['skill']} refused: {e['reason']} "
+                "(its other tools still work)",
+            )
+        )
+
     def _on_memory_recall(self, e: dict[str, Any]) -> None:
         self.line(self._c("dim", f"  memory: recalled {e['chars']} chars for the prompt"))
 

@@ -15,63 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from jsonschema import Draft202012Validator, SchemaError
-from jsonschema.protocols import Validator
-from jsonschema.validators import validator_for
+from protos.schema import MISSING, compile_schema, pointer
 
 Schema = Mapping[str, Any]
 
 
 class CannotGenerateError(Exception):
     """The schema asks for something this generator cannot make."""
-
-
-def compile_schema(schema: Any) -> Validator:
-    """A validator for a tool's input schema; raises ValueError saying what is wrong."""
-    if not isinstance(schema, dict):
-        raise ValueError(f"the schema is a JSON {type(schema).__name__}, not an object")
-    s = cast(dict[str, Any], schema)
-    if s.get("type") != "object":
-        raise ValueError(f"the schema's type is {s.get('type')!r}, not 'object'")
-    cls = validator_for(s, default=Draft202012Validator)
-    try:
-        cls.check_schema(s)
-    except SchemaError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-        raise ValueError(f"the schema does not compile at {where}: {exc.message}") from None
-    for ref in _refs(s):  # unresolvable $refs would show only when a value reaches them
-        if not ref.startswith("#"):
-            raise ValueError(f"the schema does not compile: $ref {ref!r} leaves the schema")
-        if _pointer(s, ref) is _MISSING:
-            raise ValueError(f"the schema does not compile: $ref {ref!r} points nowhere")
-    return cls(s)
-
-
-_MISSING = object()
-
-
-def _refs(node: Any) -> list[str]:
-    if isinstance(node, Mapping):
-        items = cast(Mapping[str, Any], node)
-        found = [str(items["$ref"])] if isinstance(items.get("$ref"), str) else []
-        return found + [r for v in items.values() for r in _refs(v)]
-    if isinstance(node, list):
-        return [r for v in cast(list[Any], node) for r in _refs(v)]
-    return []
-
-
-def _pointer(root: Any, ref: str) -> Any:
-    """What a local `$ref` ("#/$defs/X") points at, or _MISSING."""
-    node = root
-    for part in ref[2:].split("/") if ref.startswith("#/") else []:
-        part = part.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, Mapping) and part in node:
-            node = cast(Mapping[str, Any], node)[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(cast(list[Any], node)):
-            node = cast(list[Any], node)[int(part)]
-        else:
-            return _MISSING
-    return node
 
 
 _STRING_CANDIDATES = ("podium-check", "a", "abc", "check1", "0", "a-1", "x.txt", "default")
@@ -176,8 +126,8 @@ class Generator:
         return out
 
     def _resolve(self, ref: str) -> Any:
-        node = _pointer(self.root, ref) if ref.startswith("#") else _MISSING
-        if node is _MISSING:
+        node = pointer(self.root, ref) if ref.startswith("#") else MISSING
+        if node is MISSING:
             raise CannotGenerateError(f"an unresolvable $ref: {ref}")
         return node
 

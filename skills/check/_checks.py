@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -22,17 +21,15 @@ from grpc_health.v1 import health_pb2
 from protos import GRPC_OPTIONS
 from protos import skill_pb2 as pb
 from protos import skill_pb2_grpc as pb_grpc
+from protos.schema import SKILL_NAME_RE, TOOL_NAME_RE, compile_schema
 from skills.check._arguments import (
     BrokenCall,
     CannotGenerateError,
     broken_calls,
-    compile_schema,
     valid_arguments,
 )
 
 Status = Literal["pass", "warn", "fail", "skip"]
-SKILL_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-TOOL_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 UNKNOWN_TOOL = "podium_check_no_such_tool"
 KIND = pb.ToolResult.ErrorKind
 KIND_NAMES = {v: k for k, v in KIND.items()}

@@ -9,12 +9,8 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel
 
-from skills.check._arguments import (
-    CannotGenerateError,
-    broken_calls,
-    compile_schema,
-    valid_arguments,
-)
+from protos.schema import compile_schema
+from skills.check._arguments import CannotGenerateError, broken_calls, valid_arguments
 from skills.sdk import Skill
 
 
