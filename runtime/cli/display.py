@@ -34,6 +34,15 @@ class TerminalDisplay:
 
     # one method per event type ------------------------------------------------------
 
+    def _on_cluster_submitted(self, e: dict[str, Any]) -> None:
+        self.line(
+            self._c("bold", f"⎈ agentrun/{e['run']}") + self._c("dim", f" in {e['namespace']}")
+        )
+
+    def _on_cluster_phase(self, e: dict[str, Any]) -> None:
+        why = f" ({e['reason']}: {_short(str(e['message']), 200)})" if e.get("reason") else ""
+        self.line(self._c("cyan", f"⎈ {e['phase']}") + self._c("dim", why))
+
     def _on_run_started(self, e: dict[str, Any]) -> None:
         self.line(self._c("bold", f"▶ {e['run_id']}") + self._c("dim", f"  model {e['model']}"))
         self.line(f"  task: {_short(e['task'], 200)}")

@@ -55,7 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--recall", action="store_true", help="recall memories into the prompt")
     run.add_argument("--summary", action="store_true", help="store a summary in memory")
     run.add_argument("--json", action="store_true", help="print events as JSON lines")
-    run.add_argument("--backend", choices=["local", "docker"], default="local")
+    run.add_argument("--backend", choices=["local", "docker", "kubernetes"], default="local")
+    run.add_argument(
+        "--namespace",
+        "-n",
+        help="kubernetes backend: the AgentRun's namespace (default: kubeconfig's)",
+    )
+    run.add_argument(
+        "--detach", action="store_true", help="kubernetes backend: create the AgentRun and exit"
+    )
     run.add_argument(
         "--network", choices=["bridge", "host", "none"], help="docker backend: the Pod's network"
     )

@@ -101,9 +101,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (ValidationError, ValueError, FileNotFoundError) as exc:
         print(f"podium run: invalid run spec: {exc}", file=sys.stderr)
         return 2
+    if args.backend == "kubernetes" and args.detach:
+        return _detach(spec, args.namespace)
+    if args.detach:
+        print("podium run: --detach is for --backend kubernetes", file=sys.stderr)
+        return 2
     workspace = (args.workspace or Path(tempfile.mkdtemp(prefix="podium-"))).resolve()
     workspace.mkdir(parents=True, exist_ok=True)
     display = TerminalDisplay(as_json=args.json)
     # In --json mode stdout carries only events; the workspace path goes to stderr.
     print(f"workspace: {workspace}", file=sys.stderr if args.json else sys.stdout, flush=True)
-    return asyncio.run(launch(spec, workspace, display, args.backend, keep=args.keep))
+    try:
+        return asyncio.run(
+            launch(spec, workspace, display, args.backend, keep=args.keep, namespace=args.namespace)
+        )
+    except ValueError as exc:  # a spec the cluster cannot run (a skill without an image)
+        print(f"podium run: {exc}", file=sys.stderr)
+        return 2
+
+
+def _detach(spec: RunSpec, namespace: str | None) -> int:
+    from runtime.launchers.kubernetes import KubernetesLauncher
+
+    launcher = KubernetesLauncher(spec, Path(), namespace=namespace)
+
+    async def submit() -> str:
+        try:
+            return await launcher.submit()
+        finally:
+            await launcher.close()
+
+    try:
+        name = asyncio.run(submit())
+    except ValueError as exc:
+        print(f"podium run: {exc}", file=sys.stderr)
+        return 2
+    print(f"agentrun.podium.dev/{name} created in namespace {launcher.namespace}")
+    return 0

@@ -22,8 +22,16 @@ class Display(Protocol):
 
 
 def make_launcher(
-    spec: RunSpec, workspace: Path, backend: str = "local", keep: bool = False
+    spec: RunSpec,
+    workspace: Path,
+    backend: str = "local",
+    keep: bool = False,
+    namespace: str | None = None,
 ) -> Launcher:
+    if backend == "kubernetes":
+        from runtime.launchers.kubernetes import KubernetesLauncher
+
+        return KubernetesLauncher(spec, workspace, namespace=namespace)
     if backend == "docker":
         from runtime.launchers.docker import DockerLauncher
 
@@ -39,9 +47,10 @@ async def launch(
     display: Display,
     backend: str = "local",
     keep: bool = False,
+    namespace: str | None = None,
 ) -> int:
     """Run `spec` with a launcher, showing events; returns the process exit code."""
-    launcher = make_launcher(spec, workspace, backend, keep)
+    launcher = make_launcher(spec, workspace, backend, keep, namespace)
     task = asyncio.current_task()
     assert task is not None
     received: list[int] = []
