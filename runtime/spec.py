@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from runtime._validation import SpecError, explain, read_data
 from runtime.layout import write_atomic
 
 # A skill's name becomes a socket file and a container name: keep it a DNS label.
@@ -137,15 +139,19 @@ class RunSpec(_Strict):
 
     @classmethod
     def load(cls, path: Path) -> RunSpec:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise FileNotFoundError(f"run spec not found: {path}") from None
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
+        """A spec file (JSON, or YAML by content); SpecError says in one line what is wrong."""
+        return cls.from_data(read_data(path), where=str(path))
 
-            return cls.model_validate(yaml.safe_load(text))
-        return cls.model_validate_json(text)
+    @classmethod
+    def from_data(
+        cls, data: object, *, where: str = "run spec", flags: Mapping[str, str] | None = None
+    ) -> RunSpec:
+        if not isinstance(data, dict):
+            raise SpecError(f"{where}: expected a mapping of fields (task, model, skills, ...)")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise SpecError(explain(exc, cls, where=where, flags=flags)) from None
 
     def save(self, path: Path) -> None:
         write_atomic(path, self.model_dump_json(indent=2, exclude_none=True))

@@ -37,6 +37,14 @@ def load_skill(spec: str) -> Skill:
     return load(spec, BUILTIN)
 
 
+def check_skill(spec: str) -> None:
+    """Refuse a spec that cannot load (unknown built-in, missing file, no such attribute),
+    without running the skill's code; raises SkillLoadError."""
+    from skills.sdk.cli import check_skill as check
+
+    check(spec, BUILTIN)
+
+
 def main(argv: list[str]) -> int:
     """`podium skill serve|health`: the SDK's command, knowing the built-in names;
     `podium skill check` (conformance) and `podium skill new` (a scaffold) are their own."""

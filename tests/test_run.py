@@ -145,7 +145,8 @@ def test_a_skill_that_never_gets_ready_is_named(podium: Any, flaky: Path, worksp
 
 def test_a_skill_that_cannot_start_fails_fast_with_its_log(podium: Any, workspace: Path) -> None:
     broken = workspace.parent / f"{workspace.name}-broken.py"
-    broken.write_text("raise ImportError('missing dependency: frobnicate')\n")
+    # It defines `skill` (so the pre-flight check passes) but fails when imported.
+    broken.write_text("raise ImportError('missing dependency: frobnicate')\nskill = None\n")
     try:
         started = time.monotonic()
         run = podium({"steps": [{"content": "never"}]}, "x", "--skill", f"{broken}:skill")
@@ -154,8 +155,12 @@ def test_a_skill_that_cannot_start_fails_fast_with_its_log(podium: Any, workspac
         broken.unlink()
     assert run.code == 1
     assert run.result["error"]["type"] == "SkillExited"
-    assert "frobnicate" in run.result["error"]["message"]
+    message = run.result["error"]["message"]
+    assert "ImportError: missing dependency: frobnicate" in message
+    assert "\n" not in message and "broken.log)" in message  # one line, and where the log is
     assert "frobnicate" in run.stdout
+    # The log's tail is shown once (with the exit), not again inside the error.
+    assert run.stdout.count("raise ImportError('missing dependency: frobnicate')") == 1
 
 
 def test_deadline_during_a_slow_tool(podium: Any, flaky: Path) -> None:

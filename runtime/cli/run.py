@@ -1,105 +1,153 @@
-"""`podium run`: a run spec from flags (and a spec file), run on this machine."""
+"""`podium run`: a run spec from flags (and a spec file), checked, then run on this machine.
+
+Everything that can be checked before a workspace is made or a process starts is checked
+first (`preflight`); each mistake is one line naming the flag or field, exit status 2."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from runtime.cli.preflight import UsageError
 
 if TYPE_CHECKING:
-    from runtime.spec import RunSpec, SkillSpec
+    from runtime.spec import RunSpec
+
+# Run spec fields a flag sets, so an error names the flag the user typed.
+_LIMIT_FLAGS = (
+    ("max_turns", "max_turns", "--max-turns"),
+    ("timeout_s", "timeout", "--timeout"),
+    ("max_tokens", "max_tokens", "--max-tokens"),
+)
 
 
-def spec_from_args(args: argparse.Namespace) -> RunSpec:
-    from runtime.spec import (
-        MODEL_ENV,
-        Limits,
-        MemorySettings,
-        Policy,
-        RunSpec,
-        Sandbox,
-        SkillSpec,
-    )
+class _Built:
+    """A spec from flags, and which flag set which skill (for error messages)."""
 
-    base = RunSpec.load(args.spec).model_dump() if args.spec else {}
-    if args.task:
-        base["task"] = args.task
+    def __init__(self, spec: RunSpec, skill_flags: dict[str, str], model_flag: str) -> None:
+        self.spec, self.skill_flags, self.model_flag = spec, skill_flags, model_flag
+
+
+def build_spec(args: argparse.Namespace) -> _Built:
+    """The run spec the flags (over a --spec file) describe; UsageError names what is wrong."""
+    from runtime._validation import SpecError, read_data
+    from runtime.spec import MODEL_ENV, RunSpec
+
+    base: dict[str, Any] = {}
+    where = "podium run"
+    if args.spec:
+        where = f"--spec {args.spec}"
+        try:
+            data = read_data(args.spec)
+        except SpecError as exc:
+            raise UsageError(f"--spec {exc}") from None
+        if not isinstance(data, dict):
+            raise UsageError(f"{where}: expected a mapping of fields (task, model, skills, ...)")
+        base = dict(data)  # pyright: ignore[reportUnknownArgumentType]
+    flags: dict[str, str] = {}
+    if args.task is not None:
+        base["task"], flags["task"] = args.task, "TASK"
     if not base.get("task"):
-        raise SystemExit("podium run: give a TASK (or a --spec with one)")
+        raise UsageError("give a TASK (or a --spec file with a task)")
     if args.model:
-        base["model"] = args.model
-    skills = [_skill_spec(s) for s in args.skill]
+        base["model"], flags["model"] = args.model, "--model"
+    skills: list[Any] = list(base.get("skills") or [])
+    skill_flags: dict[str, str] = {}
+    added = [(f"--skill {text}", _skill_entry(text)) for text in args.skill]
     if args.mcp:
-        skills.append(SkillSpec(name="mcp", source="mcp", config=str(Path(args.mcp).resolve())))
-    if not skills and not base.get("skills"):
-        skills = [SkillSpec(name="workspace", source="workspace")]  # a useful default
-    if skills:
-        base["skills"] = [*base.get("skills", []), *(s.model_dump() for s in skills)]
-    limits = {
-        k: v
-        for k, v in (
-            ("max_turns", args.max_turns),
-            ("timeout_s", args.timeout),
-            ("max_tokens", args.max_tokens),
-        )
-        if v is not None
-    }
-    base["limits"] = Limits.model_validate({**base.get("limits", {}), **limits}).model_dump()
+        added.append((f"--mcp {args.mcp}", {"name": "mcp", "source": "mcp", "config": args.mcp}))
+    if not added and not skills:
+        added.append(("--skill workspace", {"name": "workspace", "source": "workspace"}))
+    for flag, entry in added:
+        flags[f"skills.{len(skills)}"] = flag
+        skill_flags[entry["name"]] = flag
+        skills.append(entry)
+    base["skills"] = skills
+    limits = dict(base.get("limits") or {})
+    for field, attr, flag in _LIMIT_FLAGS:
+        value = getattr(args, attr)
+        if value is not None:
+            limits[field], flags[f"limits.{field}"] = value, flag
+    base["limits"] = limits
     if args.read_only:
-        base["policy"] = Policy.model_validate({**base.get("policy", {}), "read_only": True})
-    memory = {
-        **base.get("memory", {}),
-        **({"scope": args.memory_scope} if args.memory_scope else {}),
-    }
+        base["policy"] = {**(base.get("policy") or {}), "read_only": True}
+    memory = dict(base.get("memory") or {})
+    if args.memory_scope:
+        memory["scope"], flags["memory.scope"] = args.memory_scope, "--memory-scope"
     memory.update({k: True for k in ("recall", "summary") if getattr(args, k)})
-    base["memory"] = MemorySettings.model_validate(memory).model_dump()
-    sandbox = {
-        **base.get("sandbox", {}),
-        **({"network": args.network} if args.network else {}),
-        **({"runtime_class": args.runtime_class} if args.runtime_class else {}),
-    }
-    base["sandbox"] = Sandbox.model_validate(sandbox).model_dump()
-    spec = RunSpec.model_validate(base)
+    base["memory"] = memory
+    sandbox = dict(base.get("sandbox") or {})
+    if args.network:
+        sandbox["network"] = args.network
+    if args.runtime_class:
+        sandbox["runtime_class"], flags["sandbox.runtime_class"] = (
+            args.runtime_class,
+            "--runtime-class",
+        )
+    base["sandbox"] = sandbox
+    try:
+        spec = RunSpec.from_data(base, where=where, flags=flags)
+    except SpecError as exc:
+        raise UsageError(str(exc)) from None
     if args.mcp_allow_no_tools:
         bridges = [s for s in spec.skills if s.source == "mcp"]
         if not bridges:
-            raise ValueError("--mcp-allow-no-tools: the run has no MCP skill (give --mcp FILE)")
+            raise UsageError("--mcp-allow-no-tools: the run has no MCP skill (give --mcp FILE)")
         for bridge in bridges:
             bridge.allow_no_tools = True
     provider = spec.model.split(":", 1)[0]
     spec.model_env = sorted({*spec.model_env, *MODEL_ENV.get(provider, []), "PODIUM_MODEL"})
-    return spec
+    if args.model:
+        model_flag = "--model"
+    elif "model" in base:
+        model_flag = f"{where}: model"
+    else:
+        model_flag = "$PODIUM_MODEL" if os.environ.get("PODIUM_MODEL") else "the default model"
+    return _Built(spec, skill_flags, model_flag)
 
 
-def _skill_spec(text: str) -> SkillSpec:
-    from runtime.spec import SkillSpec
-    from skills.catalog import BUILTIN, default_name
+def _skill_entry(text: str) -> dict[str, Any]:
+    from runtime.cli.preflight import check_skill_source
+    from skills.catalog import default_name
 
     name, _, source = text.rpartition("=")
-    if source not in BUILTIN and ":" not in source:
-        raise ValueError(
-            f"unknown skill {source!r}: use a built-in "
-            f"({', '.join(sorted(BUILTIN))}), MODULE:ATTR or path/to/file.py:ATTR"
-        )
+    check_skill_source(source, f"--skill {text}")
     where, _, attr = source.rpartition(":")
     if where.endswith(".py"):  # skills run with the workspace as cwd: pin the file's path
         source = f"{Path(where).resolve()}:{attr}"
-    return SkillSpec(name=name or default_name(source), source=source)
+    return {"name": name or default_name(source), "source": source}
+
+
+def spec_from_args(args: argparse.Namespace) -> RunSpec:
+    """The checked run spec (kept for callers that only want the spec)."""
+    built = build_spec(args)
+    _preflight(args, built)
+    return built.spec
+
+
+def _preflight(args: argparse.Namespace, built: _Built) -> None:
+    from runtime.cli.preflight import check_spec, check_workspace
+
+    if args.workspace is not None:
+        check_workspace(args.workspace)
+    check_spec(built.spec, model_flag=built.model_flag, skill_flags=built.skill_flags)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
     from runtime.cli.display import TerminalDisplay
     from runtime.launchers import launch
 
     try:
         spec = spec_from_args(args)
-    except (ValidationError, ValueError, FileNotFoundError) as exc:
-        print(f"podium run: invalid run spec: {exc}", file=sys.stderr)
+    except UsageError as exc:
+        from skills.sdk import printable
+
+        print(f"podium run: {printable(exc, one_line=True)}", file=sys.stderr)
         return 2
     if args.backend == "kubernetes" and args.detach:
         return _detach(spec, args.namespace)

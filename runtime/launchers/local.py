@@ -144,8 +144,10 @@ class LocalLauncher:
                         "failed",
                         error=RunError(
                             "SkillExited",
+                            # One line: the log's tail was just shown (skill_exited).
                             f"skill {item.name!r} exited with code {item.code} before it was "
-                            f"ready:\n{self._log_tail(item.name)}",
+                            f"ready: {self._last_line(item.name)} (its log: "
+                            f"{self.paths.podium / 'logs' / f'{item.name}.log'})",
                         ),
                         run_id=self.spec.run_id,
                     ).save(self.paths.result)
@@ -162,6 +164,10 @@ class LocalLauncher:
             "code": code,
             "log_tail": self._log_tail(name),
         }
+
+    def _last_line(self, name: str) -> str:
+        lines = [line for line in self._log_tail(name).splitlines() if line.strip()]
+        return lines[-1].strip() if lines else "(its log is empty)"
 
     def _log_tail(self, name: str, lines: int = 15) -> str:
         path = self.paths.podium / "logs" / f"{name}.log"

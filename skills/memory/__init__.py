@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from skills.memory._config import ConfigError, MemoryConfig, default_db_path
 from skills.memory._embed import Embedder, EmbeddingUnavailable
 from skills.memory._records import Hit, InvalidMemory, Memory
-from skills.memory._schema import MemoryDBError
+from skills.memory._schema import MemoryDBError, check_database
 from skills.memory._seeds import SeedError, load_seeds
 from skills.memory._store import NotFound, Store
 from skills.sdk import Skill, ToolError, ToolOutput
@@ -29,6 +29,7 @@ __all__ = [
     "MemoryDBError",
     "SeedError",
     "Store",
+    "check_database",
     "default_db_path",
     "skill",
 ]

@@ -81,6 +81,36 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def check_database(path: Path) -> None:
+    """Refuse, without writing anything, a file `connect` would refuse: not SQLite, damaged,
+    another program's database, or from a newer Podium. A missing or empty file is fine."""
+    _check_file(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    try:
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise MemoryDBError(f"{path} cannot be opened ({exc})") from exc
+    try:
+        version = _version(conn)
+        tables = _tables(conn)
+        conn.execute("PRAGMA quick_check(1)").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise MemoryDBError(f"{path} cannot be read as a memory database ({exc})") from exc
+    finally:
+        conn.close()
+    if version == 0 and tables - {"sqlite_sequence"}:
+        raise MemoryDBError(
+            f"{path} is a SQLite database but not a Podium memory database "
+            f"(it has tables {sorted(tables)[:5]})"
+        )
+    if version > SCHEMA_VERSION:
+        raise MemoryDBError(
+            f"{path} was written by a newer Podium (schema {version}, this one knows "
+            f"{SCHEMA_VERSION}); upgrade Podium to use it"
+        )
+
+
 def _check_file(path: Path) -> None:
     if path.is_dir():
         raise MemoryDBError(f"{path} is a directory; PODIUM_MEMORY_DB must name a file")

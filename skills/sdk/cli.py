@@ -11,9 +11,16 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from skills.sdk._load import SkillLoadError, load_skill
+from skills.sdk._load import SkillLoadError, check_skill, load_skill
 
-__all__ = ["SkillLoadError", "build_parser", "health_check", "load_skill", "main"]
+__all__ = [
+    "SkillLoadError",
+    "build_parser",
+    "check_skill",
+    "health_check",
+    "load_skill",
+    "main",
+]
 
 
 def build_parser(prog: str = "podium skill") -> argparse.ArgumentParser:

@@ -14,6 +14,7 @@ def test_public_names() -> None:
         "MemoryDBError",
         "SeedError",
         "Store",
+        "check_database",
         "default_db_path",
         "skill",
     ]

@@ -25,7 +25,12 @@ COST_MAP = "LITELLM_LOCAL_MODEL_COST_MAP"
 
 
 def test_public_surface_is_small() -> None:
-    assert sorted(runtime.agent.models.__all__) == ["RetryCallback", "RetryPolicy", "get_model"]
+    assert sorted(runtime.agent.models.__all__) == [
+        "RetryCallback",
+        "RetryPolicy",
+        "check_model",
+        "get_model",
+    ]
 
 
 def test_importing_runtime_models_loads_no_provider_sdk() -> None:

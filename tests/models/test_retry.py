@@ -105,7 +105,8 @@ async def test_timeouts_are_retried_then_fail_clearly(
     with pytest.raises(ModelError) as caught:
         await model.request(HI, [], ModelSettings(timeout_s=0.2))
 
-    assert str(caught.value) == f"{kind}: timed out after 0.2s (gave up after 2 attempts)"
+    url = server.base_url if kind == "openai" else server.root_url
+    assert str(caught.value) == f"{kind}: {url}: timed out after 0.2s (gave up after 2 attempts)"
     assert len(recorded(server)) == 2
     assert len(events) == 1 and "timed out after 0.2s (attempt 2 of 2)" in events[0]
 
@@ -117,14 +118,20 @@ async def test_connection_refused_is_retried_then_fails() -> None:
         port = probe.getsockname()[1]
     events: list[str] = []
     policy = RetryPolicy(attempts=2, base_delay_s=0.01)
-    model = OpenAIModel("m", base_url=f"http://127.0.0.1:{port}/v1", retry=policy,
+    url = f"http://127.0.0.1:{port}/v1"
+    model = OpenAIModel("m", base_url=f"http://user:secret-pass@127.0.0.1:{port}/v1/",
+                        api_key="sk-never-shown-123", retry=policy,
                         on_retry=events.append)  # fmt: skip
     try:
-        with pytest.raises(ModelError, match=r"^openai: connection error: .*gave up after 2"):
+        with pytest.raises(ModelError) as caught:
             await model.request(HI, [], ModelSettings(timeout_s=5))
     finally:
         await model.aclose()
-    assert len(events) == 1
+    message = str(caught.value)
+    assert message.startswith(f"openai: cannot reach {url}: ") and "gave up after 2" in message
+    assert len(events) == 1 and url in events[0]
+    for secret in ("sk-never-shown-123", "secret-pass", "user"):
+        assert secret not in message + events[0]
 
 
 # ---------------------------------------------------------------- the policy itself

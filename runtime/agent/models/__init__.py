@@ -11,13 +11,15 @@ loads no provider SDK.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import difflib
+import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from runtime.agent.base import Model, ModelError
 from runtime.agent.models._retry import RetryCallback, RetryPolicy
 
-__all__ = ["RetryCallback", "RetryPolicy", "get_model"]
+__all__ = ["RetryCallback", "RetryPolicy", "check_model", "get_model"]
 
 _Factory = Callable[[str, RetryPolicy | None, RetryCallback | None], Model]
 
@@ -57,6 +59,40 @@ _ADAPTERS: dict[str, _Factory] = {
     "litellm": _litellm,
     "scripted": _scripted,
 }
+
+
+# What each provider needs from the environment, checked before a run starts anything.
+_NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "openai": (
+        ("OPENAI_API_KEY", "OPENAI_BASE_URL"),
+        "set OPENAI_API_KEY (or OPENAI_BASE_URL for a local OpenAI-compatible server)",
+    ),
+}  # anthropic: its SDK has other credential sources too, so only the adapter can tell
+
+
+def check_model(spec: str, env: Mapping[str, str] | None = None) -> None:
+    """What can be known about a model string without importing any SDK: a known provider,
+    a model name, the credentials variable the provider needs, a script file that exists.
+    Raises ModelError in one line."""
+    env = os.environ if env is None else env
+    provider, colon, name = spec.partition(":")
+    provider = provider.strip().lower()
+    if not colon or provider not in _ADAPTERS:
+        close = difflib.get_close_matches(provider, list(_ADAPTERS), n=1)
+        hint = f" (did you mean '{close[0]}:'?)" if close else ""
+        known = ", ".join(f"{p}:" for p in _ADAPTERS)
+        what = f"unknown provider {provider!r}{hint}" if colon else "no provider"
+        raise ModelError(
+            f"{spec!r}: {what}; expected PROVIDER:MODEL with a provider among {known} "
+            "(e.g. 'openai:gpt-4.1-mini')"
+        )
+    if not name.strip():
+        raise ModelError(f"{spec!r}: no model name after '{provider}:'")
+    if provider == "scripted" and not Path(name.strip()).is_file():
+        raise ModelError(f"{spec!r}: no such script file {name.strip()}")
+    names, advice = _NEEDS.get(provider, ((), ""))
+    if names and not any(env.get(n) for n in names):
+        raise ModelError(f"{spec!r}: no API key; {advice}")
 
 
 def get_model(

@@ -8,9 +8,11 @@ failure into a `ModelError` whose message names the provider and status, never t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import random
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -120,12 +122,15 @@ async def with_retries(
     policy: RetryPolicy | None = None,
     on_retry: RetryCallback | None = None,
     redact: tuple[str, ...] = (),
+    endpoint: str = "",
 ) -> T:
     """Run `call` until it succeeds, fails for good, or runs out of attempts.
 
     Each attempt is bounded by `timeout_s` (a timeout is retried like a 5xx). `redact` lists
-    secrets (the API key) that must never appear in a message we produce.
+    secrets (the API key) that must never appear in a message we produce. `endpoint` (the
+    base URL) is named when the server could not be reached or did not answer in time.
     """
+    where = _public_url(endpoint)
     policy = policy or RetryPolicy()
     attempts = max(1, policy.attempts)
     failure = Failure(False, None, "no attempt made")
@@ -141,6 +146,13 @@ async def with_retries(
             if classified is None:
                 raise
             failure, last = classified, exc
+        if failure.status is None and where and where not in failure.message:
+            text = failure.message
+            if text.startswith("connection error"):
+                text = f"cannot reach {where}" + text.removeprefix("connection error")
+            else:
+                text = f"{where}: {text}"
+            failure = dataclasses.replace(failure, message=text)
         if not failure.retryable:
             raise ModelError(_scrub(f"{provider}: {describe(failure)}", redact)) from last
         if attempt == attempts:
@@ -161,6 +173,16 @@ async def with_retries(
             f"{provider}: {describe(failure)} (gave up after {attempts} attempt{plural})", redact
         )
     ) from last
+
+
+def _public_url(url: str) -> str:
+    """The URL as it may be shown: without a user or password, query or fragment."""
+    if not url:
+        return ""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:

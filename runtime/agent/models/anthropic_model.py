@@ -118,6 +118,7 @@ class AnthropicModel:
             policy=self.retry,
             on_retry=self.on_retry,
             redact=(self._key,),
+            endpoint=str(self._client.base_url),
         )
 
     async def aclose(self) -> None:
