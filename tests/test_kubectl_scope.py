@@ -346,3 +346,15 @@ async def test_a_whole_run_confined_by_its_run_spec(workspace: Path) -> None:
     assert "secret values are not shown" in seen
     assert SECRET_VALUE not in seen and TOKEN not in seen
     assert not [r for r in kube.requests if "/namespaces/kube-system/" in r.path]
+
+
+async def test_an_unreachable_cluster_is_named_without_its_token(
+    monkeypatch: pytest.MonkeyPatch, workspace: Path
+) -> None:
+    async with cluster(monkeypatch, workspace) as kube:
+        url = kube.url
+    with pytest.raises(ToolError) as caught:
+        await kubectl_get(context(workspace), "pods")
+    message = str(caught.value)
+    assert message.startswith(f"cannot reach the Kubernetes API server {url}"), message
+    assert TOKEN not in message and "/.venv/" not in message

@@ -98,6 +98,7 @@ async def kubectl(
 def explain(message: str) -> str:
     """A kubectl failure in words the model can act on, with nothing token-like in it."""
     message = _TOKENISH.sub(r"\1<redacted>", message)
+    message = re.sub(r"^\S*/kubectl exited", "kubectl exited", message)
     if _UNREACHABLE.search(message):
         server = re.search(r"https?://[^\s\"'/]+(?::\d+)?", message)
         named = f" {server.group(0)}" if server else ""

@@ -67,7 +67,7 @@ class TestImages:
         assert out.stdout.strip() == "[] []"
 
     @pytest.mark.parametrize(
-        "name", ["agent", "skill-base", "workspace", "mcp-bridge", "memory", "kubectl"]
+        "name", ["agent", "skill-base", "workspace", "mcp-bridge", "memory", "kubectl", "helm"]
     )
     def test_every_image_runs_locked_down(self, images: RenderOptions, name: str) -> None:
         image = images.image(name)
@@ -142,6 +142,43 @@ class TestImages:
         )  # fmt: skip
         assert build.returncode != 0
         assert "/tmp/kubectl: FAILED" in build.stderr, build.stderr[-2000:]
+
+    def test_helm_image_carries_the_pinned_checked_helm(self, images: RenderOptions) -> None:
+        image = images.image("helm")
+        dockerfile = (ROOT / "images/helm/Dockerfile").read_text()
+        version = dockerfile.split("ARG HELM_VERSION=", 1)[1].split()[0]
+        out = docker("run", "--rm", *LOCKED, "--tmpfs", "/tmp", "--entrypoint", "helm",
+                     image, "version", "--short")  # fmt: skip
+        assert out.stdout.startswith(f"v{version}+")
+        # The skill finds that helm, and renders with it on a read-only root (cache in /tmp).
+        probe = (
+            "import asyncio, logging, pathlib, tempfile\n"
+            "from skills.helm import helm_template\n"
+            "from skills.sdk import Context\n"
+            "ws = pathlib.Path(tempfile.mkdtemp())\n"
+            "(ws / 'c/templates').mkdir(parents=True)\n"
+            "(ws / 'c/Chart.yaml').write_text('apiVersion: v2\\nname: c\\nversion: 0.1.0\\n')\n"
+            "(ws / 'c/templates/s.yaml').write_text("
+            "'apiVersion: v1\\nkind: Secret\\nmetadata: {name: s}\\n'"
+            "'stringData: {pw: hunter2}\\n')\n"
+            "ctx = Context(ws, 'r', 'c', logging.getLogger('t'))\n"
+            "print(asyncio.run(helm_template(ctx, 'c')))\n"
+        )
+        out = docker("run", "--rm", *LOCKED, "--tmpfs", "/tmp", "--entrypoint", "python3",
+                     image, "-c", probe)  # fmt: skip
+        assert "kind: Secret" in out.stdout and "pw: <redacted>" in out.stdout
+        assert "hunter2" not in out.stdout
+        # The same build with a checksum that does not match the binary must fail.
+        build = subprocess.run(
+            [*docker_build()[:-1], "--progress=plain", "-f", "images/helm/Dockerfile",
+             "--build-arg", f"BASE_IMAGE={images.image('skill-base')}",
+             "--build-arg", "HELM_SOURCE=local", "--build-arg", f"HELM_SHA256={'0' * 64}",
+             "."],
+            cwd=ROOT, env={**os.environ, "DOCKER_BUILDKIT": "1"},
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert build.returncode != 0
+        assert "/tmp/helm: FAILED" in build.stderr, build.stderr[-2000:]
 
 
 def docker_build() -> list[str]:
