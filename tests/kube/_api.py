@@ -71,6 +71,23 @@ class Route:
     verb: str
 
 
+def _scale(obj: dict[str, Any]) -> dict[str, Any]:
+    """The autoscaling/v1 Scale a `/scale` subresource answers for a scalable object."""
+    meta, spec = obj["metadata"], obj.get("spec") or {}
+    labels = (spec.get("selector") or {}).get("matchLabels") or {}
+    keep = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {k: meta[k] for k in keep if k in meta},
+        "spec": {"replicas": spec.get("replicas", 1)},
+        "status": {
+            "replicas": (obj.get("status") or {}).get("replicas", 0),
+            "selector": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+        },
+    }
+
+
 def _status(code: int, reason: str, message: str) -> web.Response:
     return web.json_response(ApiError(code, reason, message).status(), status=code)
 
@@ -241,6 +258,8 @@ class Api:
         if request.method == "GET":
             if sub == "log":
                 return await self.fake.logs.serve(request, self.store.get(res, ns, name), q)
+            if sub == "scale":
+                return web.json_response(_scale(self.store.get(res, ns, name)))
             obj = self.store.get(res, ns, name)
             if "as=Table" in request.headers.get("Accept", ""):
                 return web.json_response(
@@ -248,6 +267,14 @@ class Api:
                 )
             return web.json_response(obj)
         body = await self._body(request)
+        if sub == "scale" and request.method in ("PUT", "PATCH"):
+            # The Scale view and its parent share spec.replicas: change that on the parent.
+            replicas = (body.get("spec") or {}).get("replicas") if isinstance(body, dict) else None
+            if not isinstance(replicas, int):
+                raise ApiError(422, "Invalid", "spec.replicas: an integer is required")
+            patch = {"spec": {"replicas": replicas}}
+            obj, _ = self.store.patch(res, ns, name, "merge", patch, dry_run=dry)
+            return web.json_response(_scale(obj))
         if request.method == "POST":
             if sub == "token":
                 return web.json_response(self.fake.token_request(ns, name, body), status=201)
