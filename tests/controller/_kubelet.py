@@ -4,6 +4,7 @@ straight into the fake API, as the kubelet would report them."""
 
 from __future__ import annotations
 
+import copy
 import secrets
 from typing import Any
 
@@ -62,7 +63,7 @@ def set_status(fake: FakeKube, pod: dict[str, Any], status: dict[str, Any]) -> N
 def pod(fake: FakeKube, namespace: str, name: str) -> dict[str, Any]:
     found = fake.get("v1", "Pod", name, namespace)
     assert found is not None
-    return found
+    return copy.deepcopy(found)  # the fake hands out its stored object: never edit that
 
 
 def finish_agent(fake: FakeKube, namespace: str, name: str, message: str, code: int = 0) -> None:
