@@ -18,6 +18,7 @@ from controller.agentrun import AgentRunReconciler
 from controller.kube import Kube, connect
 from controller.policy import ControllerConfig, load_config
 from controller.runner import Runner
+from controller.schedules import AgentScheduleReconciler
 
 __all__ = ["Controller", "cluster_ca", "run_controller", "serve_http"]
 
@@ -53,7 +54,10 @@ class Controller:
         self.agentruns = AgentRunReconciler(
             kube, config, ca if ca is not None else cluster_ca(kube)
         )
-        self.runner = Runner(kube, [self.agentruns], namespaces or [], workers, resync_s)
+        self.schedules = AgentScheduleReconciler(kube)
+        self.runner = Runner(
+            kube, [self.agentruns, self.schedules], namespaces or [], workers, resync_s
+        )
 
     async def run(self, port: int | None = None) -> None:
         extra = [] if port is None else [lambda: serve_http(self.runner, port)]

@@ -47,6 +47,10 @@ _RBAC = "rbac.authorization.k8s.io/v1"
 KINDS: dict[str, Any] = {
     "AgentRun": AgentRunResource,
     "Skill": create_namespaced_resource(GROUP, VERSION, "Skill", "skills"),
+    "AgentSchedule": create_namespaced_resource(GROUP, VERSION, "AgentSchedule", "agentschedules"),
+    "MCPServer": create_namespaced_resource(GROUP, VERSION, "MCPServer", "mcpservers"),
+    "Deployment": _generic("apps/v1", "Deployment", "deployments"),
+    "Service": _generic("v1", "Service", "services"),
     "Job": _generic("batch/v1", "Job", "jobs"),
     "Pod": _generic("v1", "Pod", "pods"),
     "ConfigMap": _generic("v1", "ConfigMap", "configmaps"),
@@ -217,12 +221,15 @@ class Kube:
             raise
         return _dict(done)
 
-    async def patch_status(self, name: str, namespace: str, status: dict[str, Any]) -> None:
-        """The AgentRun's status, through its status subresource only."""
+    async def patch_status(
+        self, name: str, namespace: str, status: dict[str, Any], kind: str = "AgentRun"
+    ) -> None:
+        """A custom resource's status (an AgentRun's by default), through its status
+        subresource only."""
         self.requests["patch"] += 1
         try:
             await self.client.patch(
-                AgentRunResource.Status,
+                KINDS[kind].Status,
                 name,
                 {"status": status},
                 namespace=namespace,
