@@ -52,3 +52,46 @@ def test_model_text_cannot_drive_the_terminal() -> None:
 def test_json_mode_prints_events_verbatim() -> None:
     event = {"type": "custom", "value": 1}
     assert json.loads(show(event, as_json=True)) == event
+
+
+EVIL = "\x1b[2J\x1b]0;pwned\x07\x9b31m\u202e"
+
+
+def test_nothing_a_model_skill_or_server_chooses_can_drive_the_terminal() -> None:
+    """Tool names, skill names, descriptions in warnings, errors, progress and log lines."""
+    events: list[dict[str, object]] = [
+        {"type": "run_started", "run_id": "r", "model": f"openai:{EVIL}", "task": EVIL},
+        {
+            "type": "skills_ready",
+            "duration_s": 0.1,
+            "skills": [{"name": f"mcp{EVIL}", "tools": [f"t{EVIL}"], "warnings": [f"w{EVIL}"]}],
+        },
+        {"type": "model_retry", "reason": f"server said {EVIL}"},
+        {"type": "tool_call", "id": "1", "name": f"tool{EVIL}", "arguments": f'{{"a": "{EVIL}"}}'},
+        {"type": "tool_progress", "name": f"tool{EVIL}", "message": EVIL},
+        {
+            "type": "tool_result",
+            "name": f"tool{EVIL}",
+            "is_error": True,
+            "chars": 5,
+            "preview": EVIL,
+            "saved_to": EVIL,
+            "duration_ms": 1.0,
+        },
+        {"type": "tool_conflict", "name": EVIL, "kept": EVIL, "dropped": EVIL},
+        {"type": "skill_exited", "name": EVIL, "code": 1, "log_tail": f"line\n{EVIL}"},
+        {"type": "agent_output", "text": EVIL},
+        {
+            "type": "run_finished",
+            "status": "failed",
+            "duration_s": 1.0,
+            "turns": 0,
+            "tool_calls": 0,
+            "usage": {},
+            "error": {"type": f"E{EVIL}", "message": f"server error {EVIL}"},
+        },
+    ]
+    text = show(*events)
+    for bad in ("\x1b", "\x07", "\x9b", "\u202e"):
+        assert bad not in text, repr(bad)
+    assert text.count("\ufffd[2J") >= len(events)  # visibly replaced in every line kind

@@ -6,6 +6,8 @@ import json
 import sys
 from typing import Any, TextIO
 
+from skills.sdk import printable
+
 _COLORS = {"dim": "2", "bold": "1", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}
 
 
@@ -30,7 +32,10 @@ class TerminalDisplay:
             return
         handler = getattr(self, "_on_" + str(event.get("type", "")), None)
         if handler is not None:
-            handler(event)
+            # Every string of an event may come from the model, a skill or an MCP server
+            # (tool and skill names, descriptions, warnings, errors, log lines): none of it
+            # may drive the terminal. JSON mode is safe already (json.dumps escapes them).
+            handler(_safe(event))
 
     # one method per event type ------------------------------------------------------
 
@@ -150,12 +155,21 @@ def _args(raw: str) -> str:
     return "(" + ", ".join(f"{k}={json.dumps(v)}" for k, v in items.items()) + ")"
 
 
-# Model and tool text must not drive the terminal (escape sequences can rewrite the screen).
-_CONTROL = {c: "\N{REPLACEMENT CHARACTER}" for c in [*range(0, 9), *range(11, 32), 127]}
+def _safe(value: Any) -> Any:
+    """`value` with every string (keys too) made printable (`skills.sdk.printable`)."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        items: dict[Any, Any] = value  # pyright: ignore[reportUnknownVariableType]
+        return {_safe(k): _safe(v) for k, v in items.items()}
+    if isinstance(value, list | tuple):
+        seq: list[Any] | tuple[Any, ...] = value  # pyright: ignore[reportUnknownVariableType]
+        return [_safe(v) for v in seq]
+    return value
 
 
 def _clean(text: str) -> str:
-    return str(text).translate(_CONTROL)
+    return printable(text)
 
 
 def _short(text: str, limit: int) -> str:

@@ -18,13 +18,23 @@ DELEGATED = {
 }
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("podium")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="podium",
         description="Run AI agents as short-lived jobs: one agent plus one sidecar per skill.",
         epilog="Start with `podium demo`, then `podium run TASK --skill workspace`.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"podium {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run an agent on a task")
     run.add_argument("task", nargs="?", help="what the agent should do")
@@ -47,15 +57,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--spec", type=Path, help="a run spec file (JSON or YAML); flags override")
     run.add_argument("--workspace", type=Path, help="workspace folder (default: a fresh one)")
-    run.add_argument("--max-turns", type=int)
-    run.add_argument("--timeout", type=float, metavar="SECONDS")
-    run.add_argument("--max-tokens", type=int)
+    run.add_argument("--max-turns", type=int, help="model turns before the run fails (default 30)")
+    run.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="deadline for the whole run; in-flight tool calls are cancelled (default 600)",
+    )
+    run.add_argument(
+        "--max-tokens", type=int, help="token budget, input + output, for the whole run"
+    )
     run.add_argument("--read-only", action="store_true", help="offer only read-only tools")
     run.add_argument("--memory-scope", help="memory scope (e.g. team/agent)")
     run.add_argument("--recall", action="store_true", help="recall memories into the prompt")
     run.add_argument("--summary", action="store_true", help="store a summary in memory")
     run.add_argument("--json", action="store_true", help="print events as JSON lines")
-    run.add_argument("--backend", choices=["local", "docker", "kubernetes"], default="local")
+    run.add_argument(
+        "--backend",
+        choices=["local", "docker", "kubernetes"],
+        default="local",
+        help="where the run's processes run: local processes (default), docker containers, "
+        "or a Kubernetes cluster (as an AgentRun)",
+    )
     run.add_argument(
         "--namespace",
         "-n",
@@ -72,9 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demo", help="a real local run with the bundled scripted LLM (no API key)")
 
-    agent = sub.add_parser("agent", help="run the agent process (inside a Pod or launcher)")
+    # Internal: what a launcher starts in the agent container; not in the top-level help.
+    agent = sub.add_parser(
+        "agent", description="Run the agent process (what a launcher or a Pod starts)."
+    )
     agent.add_argument(
-        "--workspace", type=Path, default=Path(os.environ.get("PODIUM_WORKSPACE", "/workspace"))
+        "--workspace",
+        type=Path,
+        default=Path(os.environ.get("PODIUM_WORKSPACE", "/workspace")),
+        help="the run's workspace with .podium/run.json (default: $PODIUM_WORKSPACE or /workspace)",
     )
 
     for name, (_, text) in DELEGATED.items():

@@ -15,7 +15,11 @@ def main(argv: list[str]) -> int:
         prog="podium render", description="Print the Pod a run spec becomes, as YAML."
     )
     parser.add_argument("runspec", type=Path, help="a run spec file (JSON or YAML)")
-    parser.add_argument("--image-prefix", default=RenderOptions.image_prefix)
+    parser.add_argument(
+        "--image-prefix",
+        default=RenderOptions.image_prefix,
+        help=f"registry prefix of Podium's images (default {RenderOptions.image_prefix})",
+    )
     parser.add_argument("--tag", help="tag of Podium's images (default: Podium's version)")
     parser.add_argument(
         "--with-config",

@@ -272,14 +272,55 @@ def _error_response(error: ScriptError, wire: Wire) -> Response:
     return JSONResponse(body, status_code=error.status, headers=headers)
 
 
+EXAMPLE_SCRIPT = """\
+steps:                       # answers in order, one per model request
+  - tool_calls:              # a turn that calls tools (several = parallel calls)
+      - {name: workspace_write, arguments: {path: notes.txt, content: "hi"}}
+      - {name: workspace_list, arguments: {}}
+  - content: "Done. The list was: {{last}}"     # a final answer; {{last}}: the last message
+  - content: "Let me check."                    # text and tool calls in one turn
+    tool_calls: [{name: workspace_read, arguments: {path: notes.txt}}]
+  - error: {status: 429, retry_after: 1}        # fail this request (Retry-After: 1)
+  - error: {status: 500, message: "boom"}       # a server error with a message
+  - delay: 2.0                                  # wait 2 s, then answer
+    content: "slow answer"
+  - tool_calls: [{name: workspace_read, raw_arguments: "{not json"}]  # malformed arguments
+rules:                       # checked before the steps, in order, on the last message's text
+  - match: "error"           # a regular expression (re.search)
+    content: "I saw an error"
+    times: 1                 # optional: how often this rule may answer
+repeat_last: false           # when the steps run out: repeat the last one (never stops) ...
+final_content: Done.         # ... or answer this
+"""
+
+SCRIPT_HELP = f"""\
+A script (YAML or JSON), with every kind of step:
+
+{EXAMPLE_SCRIPT}
+A step has `content`, `tool_calls` (both allowed) or `error`, and an optional `delay`.
+`{{{{last}}}}` is the last message's text: the task, or the tool results of the last turn.
+
+Use it with a real run:
+  podium mock-llm --script demo.yaml --port 8000
+  OPENAI_BASE_URL=http://127.0.0.1:8000/v1 OPENAI_API_KEY=x podium run TASK --model openai:mock
+  ANTHROPIC_BASE_URL=http://127.0.0.1:8000 podium run TASK --model anthropic:mock
+or, without a server, played inside the agent: podium run TASK --model scripted:demo.yaml
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
     """`podium mock-llm --script FILE [--port N] [--host 127.0.0.1]`."""
     parser = argparse.ArgumentParser(
-        prog="podium mock-llm", description="Serve a scripted fake LLM over HTTP."
+        prog="podium mock-llm",
+        description="Serve a scripted fake LLM over HTTP (OpenAI and Anthropic APIs).",
+        epilog=SCRIPT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--script", required=True, type=Path, help="YAML or JSON script")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
     args = parser.parse_args(argv)
     try:
         server = MockLLMServer(args.script, host=args.host, port=args.port)

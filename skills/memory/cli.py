@@ -38,21 +38,35 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--db", type=Path, help=f"database file (default: $PODIUM_MEMORY_DB or {default_db_path()})"
     )
-    common.add_argument("--scope", help="only this scope (import: scope for rows without one)")
     ap = argparse.ArgumentParser(prog="podium memory", description=(__doc__ or "").splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
-    search = sub.add_parser("search", parents=[common], help="ranked full-text search")
-    search.add_argument("query")
-    for p in (search, sub.add_parser("list", parents=[common], help="most recent first")):
+
+    def command(name: str, text: str, scope: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name, parents=[common], help=text, description=text[:1].upper() + text[1:] + "."
+        )
+        p.add_argument("--scope", help=scope)
+        return p
+
+    search = command("search", "ranked full-text search", "search only this scope (default: all)")
+    search.add_argument("query", help="words to look for (FTS5 syntax: phrases, OR, prefix*)")
+    listing = command("list", "memories, most recent first", "list only this scope (default: all)")
+    for p, what in ((search, "matches"), (listing, "memories")):
         p.add_argument("--tag", action="append", default=[], help="only memories with this tag")
-        p.add_argument("--limit", type=int, default=20)
+        p.add_argument(
+            "--limit", type=int, default=20, help=f"at most this many {what} (default 20)"
+        )
         p.add_argument("--json", action="store_true", help="JSON instead of text")
-    export = sub.add_parser("export", parents=[common], help="write JSONL")
+    export = command("export", "write memories as JSONL", "export only this scope (default: all)")
     export.add_argument("--out", type=Path, help="file to write (default: stdout)")
-    imp = sub.add_parser("import", parents=[common], help="read JSONL written by export")
+    imp = command(
+        "import", "read JSONL written by export", "scope for rows that name none (default: theirs)"
+    )
     imp.add_argument("file", help='JSONL file, or "-" for stdin')
-    stats = sub.add_parser("stats", parents=[common], help="counts per scope, size, schema")
-    stats.add_argument("--json", action="store_true")
+    stats = command(
+        "stats", "counts per scope, size and schema version", "count only this scope (default: all)"
+    )
+    stats.add_argument("--json", action="store_true", help="JSON instead of text")
     return ap
 
 

@@ -29,14 +29,18 @@ def build_parser(prog: str = "podium skill") -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve a skill over gRPC")
     serve.add_argument("spec", help="built-in name, MODULE:ATTR or file.py:ATTR")
     where = serve.add_mutually_exclusive_group(required=True)
-    where.add_argument("--socket", type=Path)
-    where.add_argument("--port", type=int)
-    serve.add_argument("--host", default="127.0.0.1")
+    where.add_argument("--socket", type=Path, help="serve on this Unix socket")
+    where.add_argument("--port", type=int, help="serve on this TCP port instead (0: a free one)")
+    serve.add_argument("--host", default="127.0.0.1", help="address for --port (default 127.0.0.1)")
     serve.add_argument("--config", type=Path, help="the skill's config file")
-    serve.add_argument("--workspace", type=Path)
+    serve.add_argument(
+        "--workspace", type=Path, help="the run's workspace (sets PODIUM_WORKSPACE for the skill)"
+    )
     health = sub.add_parser("health", help="exit 0 when the skill answers SERVING")
-    health.add_argument("--socket", type=Path, required=True)
-    health.add_argument("--timeout", type=float, default=2.0)
+    health.add_argument("--socket", type=Path, required=True, help="the skill's Unix socket")
+    health.add_argument(
+        "--timeout", type=float, default=2.0, help="seconds to wait for an answer (default 2)"
+    )
     return parser
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,17 +131,64 @@ def test_cli_rejects_a_bad_script(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "bad.yaml: not a valid script" in capsys.readouterr().err
 
 
-def test_kept_alive_requests_are_not_stalled_by_delayed_acks(serve: Serve) -> None:
-    """Each response is two writes (headers, body); without TCP_NODELAY the second waited for
-    the client's delayed ACK, about 40 ms on every kept-alive request of the OpenAI SDK."""
-    server = serve({"final_content": "ok"})
-    client = openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0)
+def _p50_of_kept_alive_requests(base_url: str, n: int = 50) -> float:
+    client = openai.OpenAI(base_url=base_url, api_key="test", max_retries=0)
     try:
         times: list[float] = []
-        for _ in range(50):  # one client: one kept-alive connection
+        for _ in range(n):  # one client: one kept-alive connection
             start = time.perf_counter()
             client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
             times.append(time.perf_counter() - start)
     finally:
         client.close()
-    assert statistics.median(times) < 0.010, f"p50 {statistics.median(times) * 1000:.1f} ms"
+    return statistics.median(times)
+
+
+@contextlib.contextmanager
+def _write_once_server() -> Iterator[str]:
+    """The floor: a server that answers every request with one write (no stall possible)."""
+    body = json.dumps({
+        "id": "c", "object": "chat.completion", "created": 0, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": "ok"}}],
+    }).encode()  # fmt: skip
+    reply = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+    reply += str(len(body)).encode() + b"\r\n\r\n" + body
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                buffer = b""
+                while data := conn.recv(65536):
+                    buffer += data
+                    while b"\r\n\r\n" in buffer:
+                        head, _, rest = buffer.partition(b"\r\n\r\n")
+                        length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])  # type: ignore[index]
+                        if len(rest) < length:
+                            break
+                        buffer = rest[length:]
+                        conn.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    finally:
+        listener.close()
+
+
+def test_kept_alive_requests_are_not_stalled_by_delayed_acks(serve: Serve) -> None:
+    """Each response is two writes (headers, body); without TCP_NODELAY the second waited for
+    the client's delayed ACK, about 40 ms on every kept-alive request of the OpenAI SDK."""
+    server = serve({"final_content": "ok"})
+    p50 = _p50_of_kept_alive_requests(server.base_url)
+    if p50 >= 0.010:
+        # Only on a loaded machine (the write-once floor, measured now, shows it): the stall
+        # is a delayed ACK, at least 40 ms per request, so anything well below still proves
+        # there is none.
+        with _write_once_server() as floor_url:
+            floor = _p50_of_kept_alive_requests(floor_url)
+        note = f"p50 {p50 * 1000:.1f} ms, a write-once server {floor * 1000:.1f} ms"
+        assert floor > 0.003 and p50 < 0.035, note
