@@ -16,6 +16,7 @@ from typing import Any
 
 from controller.agentrun import AgentRunReconciler
 from controller.kube import Kube, connect
+from controller.mcpdiscovery import MCPServerReconciler
 from controller.policy import ControllerConfig, load_config
 from controller.runner import Runner
 from controller.schedules import AgentScheduleReconciler
@@ -55,8 +56,13 @@ class Controller:
             kube, config, ca if ca is not None else cluster_ca(kube)
         )
         self.schedules = AgentScheduleReconciler(kube)
+        self.mcpservers = MCPServerReconciler(kube)
         self.runner = Runner(
-            kube, [self.agentruns, self.schedules], namespaces or [], workers, resync_s
+            kube,
+            [self.agentruns, self.schedules, self.mcpservers],
+            namespaces or [],
+            workers,
+            resync_s,
         )
 
     async def run(self, port: int | None = None) -> None:

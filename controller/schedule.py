@@ -120,11 +120,9 @@ class Cron:
         return CronSim(self.expression, start.astimezone(self.zone), reverse=reverse)
 
     def after(self, t: datetime) -> datetime | None:
-        """The first tick strictly after `t` (None: none in the next 50 years)."""
-        try:
-            return next(self._iter(t)).astimezone(UTC)
-        except StopIteration:
-            return None
+        """The first tick strictly after `t` (None: none in the next 50 years). Ticks are
+        whole minutes, so the answer for `t` is the answer for its minute: cached by it."""
+        return _after(self, int(t.timestamp()) // 60)
 
     def upcoming(self, t: datetime, n: int) -> list[datetime]:
         """The next `n` ticks after `t`."""
@@ -141,13 +139,14 @@ class Cron:
         (counted up to MAX_MISSED + 1)."""
         count = 0
         last: datetime | None = None
-        for tick in self._iter(earliest):
-            t = tick.astimezone(UTC)
-            if t > now:
-                return last, count
+        t = self.after(earliest)
+        while t is not None and t <= now:
             last, count = t, count + 1
             if count > MAX_MISSED:
                 break
+            t = self.after(t)
+        else:
+            return last, count
         # Many missed: search backwards from just past `now` (ticks are whole minutes).
         start = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
         try:
@@ -187,6 +186,15 @@ def _parse(schedule: str, time_zone: str | None) -> Cron:
     if first is None:
         raise ScheduleError("InvalidSchedule", f"schedule {schedule!r} never fires")
     return cron
+
+
+@functools.lru_cache(maxsize=65536)
+def _after(cron: Cron, minute: int) -> datetime | None:
+    start = datetime.fromtimestamp(minute * 60, UTC)
+    try:
+        return next(cron._iter(start)).astimezone(UTC)  # pyright: ignore[reportPrivateUsage]
+    except StopIteration:
+        return None
 
 
 def run_name(schedule: str, tick: datetime) -> str:
