@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -87,13 +88,15 @@ async def test_ctrl_c_cancels(cluster: Cluster) -> None:
     assert cluster.job(name) is None
 
 
-async def test_detach_and_bad_skills(cluster: Cluster) -> None:
+async def test_detach_and_bad_skills(cluster: Cluster, tmp_path: Path) -> None:
     proc = await _podium(cluster, "Later", "--backend", "kubernetes", "-n", NS, "--detach")
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, err.decode()
     assert out.decode().startswith("agentrun.podium.dev/run-") and NS in out.decode()
+    mine = tmp_path / "mine.py"
+    mine.write_text('from skills.sdk import Skill\n\nskill = Skill("mine")\n')
     proc = await _podium(cluster, "x", "--backend", "kubernetes", "-n", NS, "--detach",
-                         "--skill", "mine=tests/_runs.py:skill")  # fmt: skip
+                         "--skill", f"mine={mine}:skill")  # fmt: skip
     _out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2
     assert err.decode().count("\n") == 1 and "needs an image" in err.decode()
