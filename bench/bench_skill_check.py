@@ -58,10 +58,10 @@ def check_times(runs: int) -> list[tuple[str, float, float, int, bool]]:
             checks, ok = 0, True
             for _ in range(runs):
                 t0 = time.perf_counter()
+                argv = [PODIUM, "skill", "check", "--json", "--command", PODIUM, "skill", "serve"]
                 proc = subprocess.run(
-                    [PODIUM, "skill", "check", "--json", "--command", PODIUM, "skill", "serve", name],
-                    capture_output=True, text=True, timeout=300, env=env, check=False,
-                )  # fmt: skip
+                    [*argv, name], capture_output=True, text=True, timeout=300, env=env
+                )
                 walls.append(time.perf_counter() - t0)
                 report = json.loads(proc.stdout)
                 inner.append(report["duration_s"])
@@ -101,7 +101,7 @@ async def overhead(calls: int, rounds: int = 10) -> dict[str, list[float]]:
             ],
             env=base,
             stderr=subprocess.DEVNULL,
-        ),  # fmt: skip
+        ),
     ]
     clients = {k: GrpcSkillClient.for_socket(k, s) for k, s in sockets.items()}
     samples: dict[str, list[float]] = {k: [] for k in clients}
