@@ -84,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="podium skill new", description="Create a new skill project with a working tool."
     )
     parser.add_argument("name", help="the skill's name (lowercase letters, digits, '-')")
-    parser.add_argument("--lang", choices=["python", "typescript"], default="python")
+    parser.add_argument(
+        "--lang", choices=["python", "typescript"], default="python", help="the language"
+    )
     parser.add_argument("--dir", type=Path, help="where to create it (default: ./NAME)")
     return parser
 
