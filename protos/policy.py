@@ -101,7 +101,7 @@ class ToolPolicy:
                         f"(one of {', '.join(ANNOTATIONS)})"
                     )
                 annotations[cast(str, key)] = _check_action(value, f"annotations.{key}")
-        approve = data.get("approve", "ask")
+        approve = data.get("approve") or "ask"  # unset: the strict reading
         if approve not in APPROVE_MODES:
             raise ValueError(f"policy.approve must be one of {', '.join(APPROVE_MODES)}")
         return cls(

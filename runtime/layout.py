@@ -47,6 +47,11 @@ class RunPaths:
     def outputs(self) -> Path:
         return self.podium / "outputs"
 
+    @property
+    def approvals(self) -> Path:
+        """Decisions on calls that need a person's approval (`NUMBER.json`)."""
+        return self.podium / "approvals"
+
     def socket(self, skill: str) -> Path:
         return self.sockets / f"{skill}.sock"
 

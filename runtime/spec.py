@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from protos.policy import Action, ApproveMode, ToolPolicy
 from runtime._validation import SpecError, explain, read_data
 from runtime.layout import write_atomic
 
@@ -88,11 +89,44 @@ class Limits(_Strict):
     """How long the agent waits for every skill to answer its health check."""
 
 
+class ToolRule(_Strict):
+    tool: str = Field(min_length=1)
+    """Glob pattern of tool names (`kubectl_*`)."""
+    action: Action
+    """allow, deny, or ask (a person approves each call)."""
+
+
 class Policy(_Strict):
+    """Which tool calls run. The agent offers the model only what is not denied; each skill
+    applies the same rules itself (protos.policy) and refuses what they forbid."""
+
     read_only: bool = False
-    """Offer the model only tools annotated read-only."""
+    """Only tools annotated read-only may run."""
     deny_tools: list[str] = Field(default_factory=list)
-    """Glob patterns of tool names never offered to the model."""
+    """Glob patterns of tool names that never run."""
+    rules: list[ToolRule] = Field(default_factory=lambda: list[ToolRule]())
+    """`{tool: GLOB, action}` rules; the first whose glob matches decides."""
+    annotations: dict[Literal["read_only", "destructive", "idempotent", "open_world"], Action] = (
+        Field(default_factory=lambda: {"destructive": "ask"})
+    )
+    """Actions for tools no rule matched, by annotation (the strictest applies)."""
+    default: Action = "allow"
+    """The action when neither a rule nor an annotation decides."""
+    approve: ApproveMode | None = None
+    """How `ask` is resolved: `ask` a person, `auto` approve, `never` approve (deny). Unset:
+    `ask` when a person is at the terminal, `auto` otherwise (`podium run` and the local
+    launchers resolve it before the run starts; a skill that reads it unset asks)."""
+    approval_timeout_s: Annotated[float, Field(gt=0)] = 300
+    """How long a call waits for a person's decision; then it is denied."""
+
+    def tool_policy(self) -> ToolPolicy:
+        """The rules engine both the agent and the skills run."""
+        return ToolPolicy.from_dict(self.model_dump(exclude_none=True))
+
+    def resolve_approve(self, someone_to_ask: bool) -> None:
+        """Fix an unset `approve`: ask when a person can answer, approve otherwise."""
+        if self.approve is None:
+            self.approve = "ask" if someone_to_ask else "auto"
 
 
 class MemorySettings(_Strict):

@@ -175,9 +175,44 @@ class SkillClient(Protocol):
         *,
         deadline: float | None,
         on_event: ProgressCallback | None = None,
+        approval: str = "",
     ) -> ToolOutcome: ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """A call the policy says a person must approve."""
+
+    number: int
+    """Unique within the run (the call's number): names the decision's file."""
+    call_id: str
+    tool: str
+    skill: str
+    arguments: str
+    """The arguments exactly as the skill will receive them (JSON text)."""
+    annotations: ToolAnnotations
+    reason: str
+    """Why the policy asks (`annotated destructive -> ask`)."""
+
+
+@dataclass(frozen=True)
+class ApprovalAnswer:
+    approved: bool
+    token: str = ""
+    """The signed approval the skill verifies (empty unless approved)."""
+    by: str = ""
+    reason: str = ""
+    timed_out: bool = False
+
+
+class Approver(Protocol):
+    """Waits for a person's decision on a call. The agent cannot sign one: the approval key
+    is held by the launcher (or controller) and the skills. Implementation:
+    `runtime.agent.approvals.FileApprover`."""
+
+    async def decide(self, request: ApprovalRequest, timeout: float) -> ApprovalAnswer: ...
 
 
 # ---------------------------------------------------------------- launchers

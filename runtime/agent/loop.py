@@ -9,14 +9,15 @@ error so it can recover; model trouble the adapter could not retry away fails th
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from protos.policy import ToolPolicy
 from runtime.agent.base import (
+    Approver,
     AssistantMessage,
     Message,
     Model,
@@ -32,6 +33,7 @@ from runtime.agent.base import (
     UserMessage,
 )
 from runtime.agent.events import EventLog, RunError, RunResult, Status
+from runtime.agent.gate import CallGate
 
 BASE_PROMPT = (
     "You are an agent that completes the user's task by calling the tools you are given. "
@@ -56,6 +58,11 @@ class AgentConfig:
     """Offer only tools annotated read-only."""
     deny_tools: list[str] = field(default_factory=lambda: [])
     """Glob patterns of tool names never offered."""
+    policy: ToolPolicy | None = None
+    """The run's tool policy (rules, annotation defaults, approvals); when None, only
+    `read_only` and `deny_tools` apply and nothing asks."""
+    approval_timeout_s: float = 300
+    """How long a call waits for a person's decision before it is denied."""
     settings: ModelSettings = field(default_factory=ModelSettings)
 
 
@@ -72,9 +79,14 @@ class Agent:
         config: AgentConfig,
         events: EventLog,
         outputs_dir: Path,
+        approver: Approver | None = None,
     ) -> None:
         self.model, self.skills, self.config = model, skills, config
         self.events, self.outputs_dir = events, outputs_dir
+        policy = config.policy or ToolPolicy(
+            annotations={}, read_only=config.read_only, deny_tools=tuple(config.deny_tools)
+        )
+        self.gate = CallGate(policy, events, approver, config.approval_timeout_s)
         self.infos = {i.name: i for i in infos}
         self.usage, self.turns, self.tool_calls = Usage(), 0, 0
         self._clashes: set[tuple[str, str]] = set()
@@ -169,9 +181,7 @@ class Agent:
                     self._refused.add((info.name, tool_name))
                     self.events.emit("tool_refused", skill=info.name, name=tool_name, reason=why)
             for tool in info.tools:
-                if self.config.read_only and not tool.annotations.read_only:
-                    continue
-                if any(fnmatch.fnmatchcase(tool.name, p) for p in self.config.deny_tools):
+                if not self.gate.offered(tool):
                     continue
                 first = offered.setdefault(tool.name, tool)  # the first skill listed wins
                 if first is not tool and (tool.name, tool.skill) not in self._clashes:
@@ -185,12 +195,15 @@ class Agent:
         self.tool_calls += 1
         start = (self.tool_calls, time.monotonic())  # this call's number, for its saved output
         tool = tools.get(call.name)
+        decision = self.gate.decide(tool) if tool else None
         self.events.emit(
             "tool_call",
             id=call.id,
             name=call.name,
             arguments=call.arguments,
             skill=tool.skill if tool else None,
+            policy=decision.action if decision else None,
+            policy_reason=decision.reason if decision else None,
         )
         if tool is None:
             text = (
@@ -213,6 +226,10 @@ class Agent:
             return self._result(
                 call, "arguments must be a JSON object", True, "invalid_arguments", start
             )
+        assert decision is not None
+        admission = await self.gate.admit(start[0], call, tool, arguments, decision)
+        if admission.refusal:
+            return self._result(call, admission.refusal, True, admission.error_kind, start)
         deadline = time.time() + self.config.tool_timeout_s
 
         def on_event(kind: str, message: str) -> None:
@@ -221,7 +238,12 @@ class Agent:
             )
 
         outcome = await self.skills[tool.skill].invoke(
-            call.id, call.name, arguments, deadline=deadline, on_event=on_event
+            call.id,
+            call.name,
+            arguments,
+            deadline=deadline,
+            on_event=on_event,
+            approval=admission.approval,
         )
         return self._result(
             call, outcome.text, outcome.is_error, outcome.error_kind, start, list(outcome.artifacts)

@@ -15,9 +15,12 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
+from protos.handoff import CALL_TOKENS_ENV, make_undumpable, take_secrets
+from runtime.agent.approvals import FileApprover
 from runtime.agent.base import ModelError, ModelSettings, SkillClient, SkillInfo, ToolOutcome
 from runtime.agent.events import EventLog, RunError, RunResult
 from runtime.agent.loop import Agent, AgentConfig
@@ -30,7 +33,12 @@ TERMINATION_LOG = Path("/dev/termination-log")
 log = logging.getLogger("podium.agent")
 
 
-async def run_agent(workspace: Path, stream: TextIO | None = sys.stdout) -> RunResult:
+async def run_agent(
+    workspace: Path,
+    stream: TextIO | None = sys.stdout,
+    tokens: Mapping[str, str] | None = None,
+) -> RunResult:
+    """`tokens` are the skills' call tokens (`PODIUM_CALL_TOKENS`, see runtime.keys)."""
     paths = RunPaths(workspace)
     paths.podium.mkdir(parents=True, exist_ok=True)
     events = EventLog(paths.events, stream)
@@ -47,7 +55,7 @@ async def run_agent(workspace: Path, stream: TextIO | None = sys.stdout) -> RunR
             model=spec.model,
             skills=[s.name for s in spec.skills],
         )
-        result = await _run(spec, paths, events, clients)
+        result = await _run(spec, paths, events, clients, tokens or {})
     except asyncio.CancelledError:
         result = RunResult(
             "cancelled", error=RunError("Cancelled", "cancelled before the loop started")
@@ -81,7 +89,11 @@ def _load_spec(paths: RunPaths) -> RunSpec:
 
 
 async def _run(
-    spec: RunSpec, paths: RunPaths, events: EventLog, clients: dict[str, SkillClient]
+    spec: RunSpec,
+    paths: RunPaths,
+    events: EventLog,
+    clients: dict[str, SkillClient],
+    tokens: Mapping[str, str],
 ) -> RunResult:
     def on_retry(reason: str) -> None:
         events.emit("model_retry", reason=reason)
@@ -92,7 +104,10 @@ async def _run(
     try:
         clients.update(
             await connect_skills(
-                paths.sockets, [s.name for s in spec.skills], spec.limits.readiness_timeout_s
+                paths.sockets,
+                [s.name for s in spec.skills],
+                spec.limits.readiness_timeout_s,
+                tokens,
             )
         )
     finally:
@@ -124,9 +139,12 @@ async def _run(
         max_tool_output_chars=limits.max_tool_output_chars,
         read_only=spec.policy.read_only,
         deny_tools=spec.policy.deny_tools,
+        policy=spec.policy.tool_policy(),
+        approval_timeout_s=spec.policy.approval_timeout_s,
         settings=ModelSettings(temperature=spec.temperature),
     )
-    agent = Agent(model, clients, infos, config, events, paths.outputs)
+    approver = FileApprover(paths.approvals)
+    agent = Agent(model, clients, infos, config, events, paths.outputs, approver)
     memory = _memory_client(clients, infos)
     extra = spec.system_prompt or ""
     if memory and spec.memory.recall:
@@ -262,8 +280,16 @@ def _termination_message(result: RunResult) -> None:
 def main(workspace: Path) -> int:
     """Run the agent in this process; SIGTERM/SIGINT cancel it cleanly."""
 
+    # This process holds the model's key and every skill's call token: keep /proc out of it,
+    # and take the tokens out of the environment before anything can inherit them.
+    make_undumpable()
+    found = take_secrets(CALL_TOKENS_ENV)
+    tokens: dict[str, str] = {}
+    if found.get(CALL_TOKENS_ENV):
+        tokens = {str(k): str(v) for k, v in json.loads(found[CALL_TOKENS_ENV]).items()}
+
     async def runner() -> RunResult:
-        task = asyncio.create_task(run_agent(workspace))
+        task = asyncio.create_task(run_agent(workspace, tokens=tokens))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)

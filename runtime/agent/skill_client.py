@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import grpc
@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2
 from protos import GRPC_OPTIONS
 from protos import skill_pb2 as pb
 from protos import skill_pb2_grpc as pb_grpc
+from protos.approval import CALL_TOKEN_HEADER
 from protos.schema import check_tool
 from runtime.agent.base import ProgressCallback, SkillInfo, SkillTool, ToolAnnotations, ToolOutcome
 
@@ -33,9 +34,11 @@ class SkillNotReadyError(Exception):
 class GrpcSkillClient:
     """One skill, over one gRPC channel."""
 
-    def __init__(self, name: str, target: str) -> None:
+    def __init__(self, name: str, target: str, token: str | None = None) -> None:
         self.name = name
         self.target = target
+        # The skill answers only callers that carry its call token (protos.approval).
+        self._metadata = ((CALL_TOKEN_HEADER, token),) if token else ()
         self._channel = grpc.aio.insecure_channel(target, options=GRPC_OPTIONS)
         self._stub = pb_grpc.SkillStub(self._channel)
         self._health = self._channel.unary_unary(
@@ -45,8 +48,8 @@ class GrpcSkillClient:
         )
 
     @classmethod
-    def for_socket(cls, name: str, socket: Path) -> GrpcSkillClient:
-        return cls(name, f"unix:{socket.absolute()}")
+    def for_socket(cls, name: str, socket: Path, token: str | None = None) -> GrpcSkillClient:
+        return cls(name, f"unix:{socket.absolute()}", token)
 
     async def serving(self, timeout: float) -> bool:
         """True once the skill's health check says SERVING."""
@@ -59,7 +62,7 @@ class GrpcSkillClient:
         return reply.status == health_pb2.HealthCheckResponse.SERVING
 
     async def describe(self) -> SkillInfo:
-        d = await self._stub.Describe(pb.DescribeRequest(), timeout=10)
+        d = await self._stub.Describe(pb.DescribeRequest(), timeout=10, metadata=self._metadata)
         tools: list[SkillTool] = []
         refused: list[tuple[str, str]] = []
         for t in d.tools:
@@ -103,18 +106,21 @@ class GrpcSkillClient:
         *,
         deadline: float | None,
         on_event: ProgressCallback | None = None,
+        approval: str = "",
     ) -> ToolOutcome:
         """Run a tool call. `deadline` is Unix time; cancelling the awaiting task cancels the
-        call at the skill (gRPC propagates the cancellation)."""
+        call at the skill (gRPC propagates the cancellation). `approval` is a person's
+        signed approval of exactly this call, when the policy asks for one."""
         request = pb.InvokeRequest(
             call_id=call_id,
             tool=tool,
             arguments_json=arguments,
             deadline_unix_ms=int(deadline * 1000) if deadline else 0,
+            approval=approval,
         )
         timeout = None if deadline is None else max(0.001, deadline - time.time())
         try:
-            async for event in self._stub.Invoke(request, timeout=timeout):
+            async for event in self._stub.Invoke(request, timeout=timeout, metadata=self._metadata):
                 which = event.WhichOneof("event")
                 if which == "result":
                     r = event.result
@@ -164,7 +170,10 @@ def _rpc_error(skill: str, tool: str, exc: grpc.aio.AioRpcError) -> ToolOutcome:
 
 
 async def connect_skills(
-    sockets: Path, names: Sequence[str], timeout: float
+    sockets: Path,
+    names: Sequence[str],
+    timeout: float,
+    tokens: Mapping[str, str] | None = None,
 ) -> dict[str, GrpcSkillClient]:
     """Wait for every named skill to be SERVING on `sockets/NAME.sock`; raise naming the
     ones that are not by `timeout` seconds."""
@@ -191,7 +200,10 @@ async def connect_skills(
                         break
         if missing:
             raise SkillNotReadyError(_not_ready(missing, sockets, timeout, "no socket"))
-    clients = {n: GrpcSkillClient.for_socket(n, sockets / f"{n}.sock") for n in names}
+    tokens = tokens or {}
+    clients = {
+        n: GrpcSkillClient.for_socket(n, sockets / f"{n}.sock", tokens.get(n)) for n in names
+    }
     remaining = max(0.1, deadline - time.monotonic())
     ready = await asyncio.gather(*(c.serving(remaining) for c in clients.values()))
     unhealthy = {n for n, ok in zip(clients, ready, strict=True) if not ok}

@@ -18,6 +18,7 @@ class TerminalDisplay:
         self.out = out
         self.as_json = as_json
         self.color = out.isatty() if color is None else color
+        self.run_id = "RUN"
 
     def _c(self, style: str, text: str) -> str:
         return f"\033[{_COLORS[style]}m{text}\033[0m" if self.color else text
@@ -49,6 +50,7 @@ class TerminalDisplay:
         self.line(self._c("cyan", f"⎈ {e['phase']}") + self._c("dim", why))
 
     def _on_run_started(self, e: dict[str, Any]) -> None:
+        self.run_id = str(e["run_id"])
         self.line(self._c("bold", f"▶ {e['run_id']}") + self._c("dim", f"  model {e['model']}"))
         self.line(f"  task: {_short(e['task'], 200)}")
 
@@ -114,6 +116,27 @@ class TerminalDisplay:
             )
         )
 
+    def _on_policy_decision(self, e: dict[str, Any]) -> None:
+        if e["action"] in ("withheld", "deny"):
+            what = "not offered" if e["action"] == "withheld" else "denied"
+            self.line(self._c("yellow", f"  ⊘ {_short(e['name'], 80)} {what}: {e['reason']}"))
+
+    def _on_approval_requested(self, e: dict[str, Any]) -> None:
+        self.line(
+            self._c("yellow", f"  ? {_short(e['name'], 80)} waits for approval")
+            + self._c("dim", f"  (podium approve {self.run_id} {_short(str(e['id']), 60)})")
+        )
+
+    def _on_approval_decided(self, e: dict[str, Any]) -> None:
+        mark = (
+            self._c("green", "✓ approved")
+            if e["decision"] == "approved"
+            else self._c("red", "✗ " + e["decision"].replace("_", " "))
+        )
+        by = f" by {_short(e['by'], 60)}" if e.get("by") else ""
+        why = f": {_short(e['reason'], 120)}" if e.get("reason") else ""
+        self.line(f"    {mark} {_short(e['name'], 80)}{by}{why}")
+
     def _on_memory_recall(self, e: dict[str, Any]) -> None:
         self.line(self._c("dim", f"  memory: recalled {e['chars']} chars for the prompt"))
 
@@ -168,10 +191,15 @@ def _safe(value: Any) -> Any:
     return value
 
 
-def _clean(text: str) -> str:
-    return printable(text)
+def clean(text: str) -> str:
+    """`text` with every character that could drive or disguise the terminal replaced."""
+    return printable(str(text))
 
 
-def _short(text: str, limit: int) -> str:
-    flat = " ".join(_clean(text).split())
+def short(text: str, limit: int) -> str:
+    """`clean` on one line, cut to `limit` characters."""
+    flat = " ".join(clean(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+_clean, _short = clean, short

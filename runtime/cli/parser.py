@@ -12,6 +12,7 @@ DELEGATED = {
     "memory": ("skills.memory.cli", "search, list, export, import and stats on a memory DB"),
     "mcp": ("mcp_bridge.cli", "inspect MCP servers: `podium mcp tools servers.json`"),
     "render": ("runtime.cli.render", "print the Pod spec a run spec becomes, as YAML"),
+    "approve": ("runtime.cli.approve", "approve or deny a call waiting: podium approve RUN [CALL]"),
     "mock-llm": ("runtime.mock_llm.server", "serve a scripted OpenAI-compatible LLM"),
     "controller": ("controller.cli", "run the Kubernetes controller, or `render` a run's objects"),
     "schedule": ("controller.schedule_cli", "the next fire times of an AgentSchedule"),
@@ -68,6 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-tokens", type=int, help="token budget, input + output, for the whole run"
     )
     run.add_argument("--read-only", action="store_true", help="offer only read-only tools")
+    run.add_argument(
+        "--approve",
+        choices=["ask", "never", "auto"],
+        help="calls the policy asks about (destructive tools by default): ask a person "
+        "(default), never approve them, or approve them automatically",
+    )
+    run.add_argument(
+        "--approval-timeout", type=float, metavar="SECONDS", help="deny unanswered calls after"
+    )
     run.add_argument("--memory-scope", help="memory scope (e.g. team/agent)")
     run.add_argument("--recall", action="store_true", help="recall memories into the prompt")
     run.add_argument("--summary", action="store_true", help="store a summary in memory")

@@ -74,8 +74,15 @@ def build_spec(args: argparse.Namespace) -> _Built:
         if value is not None:
             limits[field], flags[f"limits.{field}"] = value, flag
     base["limits"] = limits
-    if args.read_only:
-        base["policy"] = {**(base.get("policy") or {}), "read_only": True}
+    policy = dict(base.get("policy") or {})
+    for value, field, flag in (
+        (True if args.read_only else None, "read_only", "--read-only"),
+        (args.approve, "approve", "--approve"),
+        (args.approval_timeout, "approval_timeout_s", "--approval-timeout"),
+    ):
+        if value is not None:
+            policy[field], flags[f"policy.{field}"] = value, flag
+    base["policy"] = policy
     memory = dict(base.get("memory") or {})
     if args.memory_scope:
         memory["scope"], flags["memory.scope"] = args.memory_scope, "--memory-scope"
@@ -157,11 +164,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     workspace = (args.workspace or Path(tempfile.mkdtemp(prefix="podium-"))).resolve()
     workspace.mkdir(parents=True, exist_ok=True)
     display = TerminalDisplay(as_json=args.json)
+    prompt = None
+    if not args.json and sys.stdin.isatty() and spec.policy.approve in (None, "ask"):
+        from runtime.cli.prompt import TerminalPrompt
+
+        prompt = TerminalPrompt()
     # In --json mode stdout carries only events; the workspace path goes to stderr.
     print(f"workspace: {workspace}", file=sys.stderr if args.json else sys.stdout, flush=True)
     try:
         return asyncio.run(
-            launch(spec, workspace, display, args.backend, keep=args.keep, namespace=args.namespace)
+            launch(
+                spec,
+                workspace,
+                display,
+                args.backend,
+                keep=args.keep,
+                namespace=args.namespace,
+                prompt=prompt,
+            )
         )
     except ValueError as exc:  # a spec the cluster cannot run (a skill without an image)
         print(f"podium run: {exc}", file=sys.stderr)

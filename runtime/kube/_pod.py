@@ -18,6 +18,7 @@ very same dict as containers, so a local run tests the spec the cluster gets:
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from protos.handoff import APPROVAL_KEY_ENV, CALL_TOKEN_ENV, CALL_TOKENS_ENV
+from runtime.keys import AGENT_TOKENS_SECRET, APPROVAL_KEY_SECRET, RunKeys, call_token_secret
 from runtime.kube._quantity import RenderError, parse_cpu, parse_memory
 from runtime.layout import CONFIG_DIR, GID, MEMORY_DIR, UID, WORKSPACE
 from runtime.spec import Resources, RunSpec, SkillSpec
@@ -84,6 +87,32 @@ def socket_path(skill: SkillSpec) -> str:
 def secret_name(spec: RunSpec) -> str:
     """The run's Secret: one key per secret environment variable (skills' and the model's)."""
     return f"{pod_name(spec)}-env"
+
+
+def keys_secret_name(spec: RunSpec) -> str:
+    """The run's keys Secret (runtime.keys.RunKeys.secret_data): the approval key, mounted
+    into the skill containers only, and the call tokens, each skill's into that skill and
+    the agent's set into the agent only."""
+    return f"{pod_name(spec)}-keys"
+
+
+def render_keys_secret(spec: RunSpec, keys: RunKeys) -> dict[str, Any]:
+    """The run's keys Secret with fresh values (make `keys` with `RunKeys.new(spec)`)."""
+    data = {k: base64.b64encode(v.encode()).decode() for k, v in keys.secret_data().items()}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": keys_secret_name(spec), "labels": _labels(spec)},
+        "type": "Opaque",
+        "data": data,
+    }
+
+
+def _key_env(spec: RunSpec, name: str, key: str) -> dict[str, Any]:
+    # optional: a Pod rendered without its keys Secret still starts; its skills then take
+    # any caller (they say so in their log) and refuse every call that needs an approval.
+    ref = {"name": keys_secret_name(spec), "key": key, "optional": True}
+    return {"name": name, "valueFrom": {"secretKeyRef": ref}}
 
 
 def config_map_name(spec: RunSpec) -> str:
@@ -171,12 +200,18 @@ def _skill_container(spec: RunSpec, skill: SkillSpec, options: RenderOptions) ->
         {"name": "PODIUM_RUN_ID", "value": spec.run_id},
         {"name": "PODIUM_SKILL_NAME", "value": skill.name},
         {"name": "PODIUM_MEMORY_SCOPE", "value": spec.memory.scope},
+        # the policy the skill enforces: the read-only copy, never the workspace's
+        {"name": "PODIUM_RUN_SPEC", "value": f"{CONFIG_DIR}/run.json"},
     ]
     if skill.source == "memory":
         env.append({"name": "PODIUM_MEMORY_DB", "value": f"{MEMORY_DIR}/memory.db"})
         mounts.append({"name": "memory", "mountPath": MEMORY_DIR})
     env += [{"name": k, "value": v} for k, v in sorted(skill.env.items())]
     env += _secret_env(spec, skill.secret_env)
+    env += [
+        _key_env(spec, CALL_TOKEN_ENV, call_token_secret(skill.name)),
+        _key_env(spec, APPROVAL_KEY_ENV, APPROVAL_KEY_SECRET),
+    ]
     health = ["podium", "skill", "health", "--socket", socket_path(skill)]
     return {
         "name": name,
@@ -206,6 +241,7 @@ def _agent_container(spec: RunSpec, options: RenderOptions) -> dict[str, Any]:
         {"name": "PODIUM_RUN_SPEC", "value": f"{CONFIG_DIR}/run.json"},
     ]
     env += _secret_env(spec, sorted(set(spec.model_env)))
+    env.append(_key_env(spec, CALL_TOKENS_ENV, AGENT_TOKENS_SECRET))  # no approval key
     return {
         "name": AGENT_CONTAINER,
         "image": spec.agent_image or options.image("agent"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,12 @@ def shared_volumes(pod: dict[str, Any]) -> list[str]:
     return [v["name"] for v in spec["volumes"] if "emptyDir" in v and counts[v["name"]] > 1]
 
 
-def run_args(pod: dict[str, Any], container: dict[str, Any], plan: PodPlan) -> list[str]:
+def run_args(
+    pod: dict[str, Any],
+    container: dict[str, Any],
+    plan: PodPlan,
+    keys: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[str]:
     """`docker run` arguments (without `run` and `--detach`) for one container of the Pod."""
     args = [
         "--name", plan.container(container["name"]),
@@ -86,7 +92,7 @@ def run_args(pod: dict[str, Any], container: dict[str, Any], plan: PodPlan) -> l
     runtime = docker_runtime(pod)
     if runtime:
         args += ["--runtime", runtime]
-    args += env_args(container.get("env", []))
+    args += env_args(container.get("env", []), keys)
     args += mount_args(pod, container, plan)
     command: list[str] = container.get("command", [])
     if command:
@@ -131,13 +137,23 @@ def resource_args(resources: dict[str, Any]) -> list[str]:
     return args
 
 
-def env_args(env: list[dict[str, Any]]) -> list[str]:
+def env_args(
+    env: list[dict[str, Any]], keys: Mapping[str, Mapping[str, str]] | None = None
+) -> list[str]:
+    """`--env` arguments. `keys` maps a Secret's name to its data for Secrets the launcher
+    made itself (the run's keys): their values go to the docker client's environment too
+    (`client_env`), never to its command line."""
     args: list[str] = []
     for item in env:
         name = item["name"]
+        ref = item.get("valueFrom", {}).get("secretKeyRef", {})
         if "value" in item:
             args += ["--env", f"{name}={item['value']}"]
-        elif "secretKeyRef" in item.get("valueFrom", {}):
+        elif keys and ref.get("name") in keys:
+            if ref["key"] not in keys[ref["name"]]:
+                raise DockerError(f"env {name}: no key {ref['key']!r} in {ref['name']}")
+            args += ["--env", name]
+        elif ref:
             # The Secret's value is ours to pass on: `--env NAME` makes the docker client copy
             # it from its own environment, so it never appears in a process listing.
             if name in os.environ:
@@ -147,6 +163,16 @@ def env_args(env: list[dict[str, Any]]) -> list[str]:
         else:
             raise DockerError(f"env {name}: only values and secretKeyRef are supported")
     return args
+
+
+def client_env(container: dict[str, Any], keys: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """What the docker client's environment must add for `--env NAME` of the run's keys."""
+    out: dict[str, str] = {}
+    for item in container.get("env", []):
+        ref = item.get("valueFrom", {}).get("secretKeyRef", {})
+        if ref.get("name") in keys and ref.get("key") in keys[ref["name"]]:
+            out[item["name"]] = keys[ref["name"]][ref["key"]]
+    return out
 
 
 def mount_args(pod: dict[str, Any], container: dict[str, Any], plan: PodPlan) -> list[str]:

@@ -11,6 +11,8 @@ from typing import Any, Protocol
 
 from runtime.agent.base import Launcher
 from runtime.agent.events import RunResult
+from runtime.keys import RunKeys
+from runtime.launchers.approvals import Prompt, RunApprover
 from runtime.layout import RunPaths
 from runtime.spec import RunSpec
 
@@ -27,6 +29,7 @@ def make_launcher(
     backend: str = "local",
     keep: bool = False,
     namespace: str | None = None,
+    keys: RunKeys | None = None,
 ) -> Launcher:
     if backend == "kubernetes":
         from runtime.launchers.kubernetes import KubernetesLauncher
@@ -35,10 +38,10 @@ def make_launcher(
     if backend == "docker":
         from runtime.launchers.docker import DockerLauncher
 
-        return DockerLauncher(spec, workspace=workspace, keep=keep)
+        return DockerLauncher(spec, workspace=workspace, keep=keep, keys=keys)
     from runtime.launchers.local import LocalLauncher
 
-    return LocalLauncher(spec, workspace)
+    return LocalLauncher(spec, workspace, keys=keys)
 
 
 async def launch(
@@ -48,9 +51,21 @@ async def launch(
     backend: str = "local",
     keep: bool = False,
     namespace: str | None = None,
+    prompt: Prompt | None = None,
 ) -> int:
-    """Run `spec` with a launcher, showing events; returns the process exit code."""
-    launcher = make_launcher(spec, workspace, backend, keep, namespace)
+    """Run `spec` with a launcher, showing events; returns the process exit code.
+
+    This process holds the run's approval key: calls that need a person's approval are
+    asked with `prompt` (a terminal) and/or decided by `podium approve` from elsewhere."""
+    keys = RunKeys.new(spec)
+    launcher = make_launcher(spec, workspace, backend, keep, namespace, keys)
+    approver = None
+    if backend != "kubernetes":  # in a cluster the controller holds the run's keys
+        spec.policy.resolve_approve(prompt is not None)
+        approver = RunApprover(
+            spec.run_id, RunPaths(workspace).approvals, keys.approval_key, prompt
+        )
+        await approver.start()
     task = asyncio.current_task()
     assert task is not None
     received: list[int] = []
@@ -63,12 +78,16 @@ async def launch(
         async for event in events:
             seen_finish = seen_finish or event.get("type") == "run_finished"
             display.show(event)
+            if approver is not None:
+                approver.on_event(event)
     except asyncio.CancelledError:
         if not received:
             raise
     finally:
         with contextlib.suppress(asyncio.CancelledError):
             await events.aclose()  # stops every child, in order, on every path
+        if approver is not None:
+            await approver.close()
     result = RunResult.load(RunPaths(workspace).result)
     if not seen_finish:
         display.show({"type": "run_finished", **result.to_dict()})

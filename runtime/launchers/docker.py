@@ -29,10 +29,18 @@ from pathlib import Path
 from typing import Any
 
 from runtime.agent.events import RunError, RunResult
-from runtime.kube import RenderError, RenderOptions, render_config_map, render_pod
+from runtime.keys import RunKeys
+from runtime.kube import (
+    RenderError,
+    RenderOptions,
+    keys_secret_name,
+    render_config_map,
+    render_pod,
+)
 from runtime.launchers._docker_args import (
     DockerError,
     PodPlan,
+    client_env,
     docker_runtime,
     run_args,
     shared_volumes,
@@ -73,6 +81,8 @@ class DockerLauncher:
     spec: RunSpec
     workspace: Path
     keep: bool = False
+    keys: RunKeys | None = None
+    """The run's approval key and call tokens (fresh ones when not given)."""
     """Leave the containers and volumes behind for debugging (their names go to stderr)."""
     options: RenderOptions = field(default_factory=RenderOptions)
     docker: str = field(default_factory=lambda: os.environ.get("PODIUM_DOCKER", "docker"))
@@ -85,6 +95,7 @@ class DockerLauncher:
         self._skills: list[str] = []
         self._volumes: list[str] = []
         self._seeded = False
+        self._keys: dict[str, dict[str, str]] = {}
 
     @property
     def paths(self) -> RunPaths:
@@ -94,11 +105,14 @@ class DockerLauncher:
         """Run the Pod; yield the agent's events; clean up on every path."""
         paths = self.paths.create()
         (paths.podium / "logs").mkdir(exist_ok=True)
+        self.spec.policy.resolve_approve(False)  # unset: launch() resolves it first if it can ask
         self.spec.save(paths.spec)
         paths.result.unlink(missing_ok=True)
         failure: RunError | None = None
         config_dir = Path(tempfile.mkdtemp(prefix="podium-docker-"))
         try:
+            self.keys = self.keys or RunKeys.new(self.spec)
+            self._keys = {keys_secret_name(self.spec): self.keys.secret_data()}
             pod = self._render(config_dir)
             await self._preflight(pod)
             await self._start_infra(pod)
@@ -107,7 +121,10 @@ class DockerLauncher:
                 name = self._plan_().container(c["name"])
                 self._containers.append(name)
                 self._skills.append(name)
-                await self._docker("run", "--detach", *run_args(pod, c, self._plan_()))
+                await self._docker(
+                    "run", "--detach", *run_args(pod, c, self._plan_(), self._keys),
+                    env=client_env(c, self._keys),
+                )  # fmt: skip
                 yield {"type": "skill_started", "name": c["name"].removeprefix("skill-"),
                        "container": name}  # fmt: skip
             await asyncio.gather(*(self._wait_healthy(c) for c in skills))
@@ -245,7 +262,8 @@ class DockerLauncher:
         self._containers.append(name)
         with (self.paths.podium / "logs" / "agent.log").open("w", encoding="utf-8") as log:
             proc = await asyncio.create_subprocess_exec(
-                self.docker, "run", *run_args(pod, agent, plan),
+                self.docker, "run", *run_args(pod, agent, plan, self._keys),
+                env={**os.environ, **client_env(agent, self._keys)},
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=log,
                 limit=EVENT_LINE_LIMIT,
             )  # fmt: skip
@@ -340,11 +358,17 @@ class DockerLauncher:
         return (out.stdout + out.stderr).strip()
 
     async def _docker(
-        self, *args: str, check: bool = True, timeout: float | None = 120, stdin: Any = None
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float | None = 120,
+        stdin: Any = None,
+        env: dict[str, str] | None = None,
     ) -> _Out:
-        """Run one docker command (an argument list, never a shell) and collect its output."""
+        """Run one docker command (an argument list, never a shell) and collect its output.
+        `env` adds to the client's environment (secret values for its `--env NAME`)."""
         proc = await asyncio.create_subprocess_exec(
-            self.docker, *args,
+            self.docker, *args, env={**os.environ, **env} if env else None,
             stdin=stdin if stdin is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip

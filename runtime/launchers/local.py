@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import json
+import os
 import signal
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -18,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from protos.handoff import SECRETS_FD_ENV
 from runtime.agent.events import RunError, RunResult
+from runtime.keys import RunKeys
 from runtime.launchers._follow import EVENT_LINE_LIMIT, follow
 from runtime.layout import RunPaths
 from runtime.process import child_env, skill_env
@@ -38,6 +42,8 @@ class LocalLauncher:
     spec: RunSpec
     workspace: Path
     python: str = sys.executable
+    keys: RunKeys | None = None
+    """The run's approval key and call tokens (fresh ones when not given)."""
 
     @property
     def paths(self) -> RunPaths:
@@ -48,8 +54,10 @@ class LocalLauncher:
         paths = self.paths.create()
         logs = paths.podium / "logs"
         logs.mkdir(exist_ok=True)
+        self.spec.policy.resolve_approve(False)  # unset: launch() resolves it first if it can ask
         self.spec.save(paths.spec)
         paths.result.unlink(missing_ok=True)
+        keys = self.keys = self.keys or RunKeys.new(self.spec)
         skills: dict[str, asyncio.subprocess.Process] = {}
         agent: asyncio.subprocess.Process | None = None
         log_files: list[TextIO] = []
@@ -69,6 +77,7 @@ class LocalLauncher:
                     ],
                     skill_env(self.spec, s, self.workspace),
                     stdout=log_file,
+                    secrets=keys.for_skill(s.name),
                 )
                 yield {"type": "skill_started", "name": s.name, "pid": skills[s.name].pid}
             agent_log = (logs / "agent.log").open("w", encoding="utf-8")
@@ -78,6 +87,7 @@ class LocalLauncher:
                 child_env(self.spec.model_env, {"PODIUM_WORKSPACE": str(self.workspace)}),
                 stdout=asyncio.subprocess.PIPE,
                 stderr=agent_log,
+                secrets=keys.for_agent(),
             )
             async for event in self._follow(agent, skills):
                 yield event
@@ -107,19 +117,30 @@ class LocalLauncher:
         *,
         stdout: Any,
         stderr: Any = asyncio.subprocess.STDOUT,
+        secrets: dict[str, str],
     ) -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            self.python,
-            *args,
-            env=env,
-            stdout=stdout,
-            stderr=stderr,
-            stdin=asyncio.subprocess.DEVNULL,
-            cwd=self.workspace,
-            limit=EVENT_LINE_LIMIT,
-            start_new_session=True,  # Ctrl-C reaches us only; we stop children in order
-            preexec_fn=_die_with_parent,
-        )
+        # Secrets go through a pipe read once by the child (protos.handoff), never through
+        # its environment, which same-user processes can read until it makes itself
+        # non-dumpable.
+        read_end, write_end = os.pipe()
+        try:
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(json.dumps(secrets).encode())
+            return await asyncio.create_subprocess_exec(
+                self.python,
+                *args,
+                env={**env, SECRETS_FD_ENV: str(read_end)},
+                stdout=stdout,
+                stderr=stderr,
+                stdin=asyncio.subprocess.DEVNULL,
+                cwd=self.workspace,
+                limit=EVENT_LINE_LIMIT,
+                start_new_session=True,  # Ctrl-C reaches us only; we stop children in order
+                preexec_fn=_die_with_parent,
+                pass_fds=(read_end,),
+            )
+        finally:
+            os.close(read_end)
 
     async def _follow(
         self, agent: asyncio.subprocess.Process, skills: dict[str, asyncio.subprocess.Process]

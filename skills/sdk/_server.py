@@ -22,7 +22,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from protos import GRPC_OPTIONS
 from protos import skill_pb2 as pb
 from protos import skill_pb2_grpc as pb_grpc
+from protos.handoff import make_undumpable
 from skills.sdk._context import Context
+from skills.sdk._guard import Guard
 from skills.sdk._skill import Skill
 
 # Linux's limit for a Unix socket path (sun_path is 108 bytes, including the NUL).
@@ -37,14 +39,24 @@ class _Health(Protocol):
 
 
 class _Servicer(pb_grpc.SkillServicer):
-    def __init__(self, skill: Skill, workspace: Path, run_id: str) -> None:
+    def __init__(self, skill: Skill, workspace: Path, run_id: str, guard: Guard) -> None:
         self.skill = skill
         self.workspace = workspace
         self.run_id = run_id
+        self.guard = guard
+
+    async def _authenticate(self, context: grpc.aio.ServicerContext[object, object]) -> None:
+        metadata = {k: v for k, v in context.invocation_metadata() or ()}
+        if not self.guard.authorised(metadata):
+            self.skill.log.warning("policy: refused a call without this skill's call token")
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED, "this skill answers only its run's agent"
+            )
 
     async def Describe(  # gRPC's method name
         self, request: pb.DescribeRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> pb.SkillDescription:
+        await self._authenticate(context)
         return self.skill.describe()
 
     # grpc.aio lets a streaming handler write with context.write() instead of yielding;
@@ -55,6 +67,12 @@ class _Servicer(pb_grpc.SkillServicer):
         # The tool runs in this handler's own task (no extra task or queue: this is the hot
         # path), so a client cancel cancels the tool directly. Progress events are written
         # in order by a chain of small write tasks, which the result waits for.
+        await self._authenticate(context)
+        tool = self.skill.tools.get(request.tool)
+        refusal = None if tool is None else self.guard.admit(request, tool.annotations)
+        if refusal is not None:
+            await context.write(pb.InvokeEvent(result=refusal))
+            return
         deadline = None
         if request.deadline_unix_ms:
             deadline = time.monotonic() + max(0.0, request.deadline_unix_ms / 1000 - time.time())
@@ -104,8 +122,12 @@ async def serve(
     run_id: str | None = None,
     stop: asyncio.Event | None = None,
     grace: float = 5.0,
+    guard: Guard | None = None,
 ) -> None:
-    """Serve `skill` until `stop` is set (or SIGTERM/SIGINT when `stop` is None)."""
+    """Serve `skill` until `stop` is set (or SIGTERM/SIGINT when `stop` is None).
+
+    `guard` says what the skill enforces; by default it comes from the environment the
+    launcher gave (call token, approval key, the run spec's policy)."""
     if (socket is None) == (port is None):
         raise ValueError("give exactly one of socket or port")
     workspace = workspace or Path(os.environ.get("PODIUM_WORKSPACE", "/workspace"))
@@ -116,9 +138,14 @@ async def serve(
             "(use a shorter workspace path)"
         )
     stop = stop or _stop_on_signals()
+    if guard is None:
+        make_undumpable()  # this process holds the run's secrets: keep /proc out of it
+        guard = Guard.from_environment(run_id, workspace)
+    if guard.call_token is None:
+        skill.log.warning("skill %s has no call token: any local process may call it", skill.name)
     async with skill.running():
         server = grpc.aio.server(options=GRPC_OPTIONS)
-        pb_grpc.add_SkillServicer_to_server(_Servicer(skill, workspace, run_id), server)
+        pb_grpc.add_SkillServicer_to_server(_Servicer(skill, workspace, run_id, guard), server)
         # grpc_health ships no types for its asyncio servicer; it is used in these lines only.
         health_servicer = cast(_Health, health.aio.HealthServicer())  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)  # pyright: ignore[reportUnknownMemberType]

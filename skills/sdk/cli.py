@@ -58,8 +58,10 @@ def main(
 
 
 def _serve(args: argparse.Namespace, builtins: Mapping[str, str], prog: str) -> int:
+    from protos.handoff import make_undumpable
     from skills.sdk._server import serve
 
+    make_undumpable()  # before the skill's code runs: it is given the run's secrets
     if args.config:
         os.environ["PODIUM_SKILL_CONFIG"] = str(args.config.resolve())
     if args.workspace:
