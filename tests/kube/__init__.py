@@ -8,6 +8,46 @@ to a cluster: a kubeconfig, the official `kubernetes` client, kopf/lightkube, th
 Fixtures (`from tests.kube.fixtures import fake_kube, kubelet`):
 - `fake_kube` -> FakeKube, started on https://127.0.0.1:RANDOM, fresh per test.
 - `kubeconfig` -> Path of an admin kubeconfig for it.
+- `kubelet` -> Kubelet on `fake_kube` (Docker where it runs, else local processes);
+  `local_kubelet`, `docker_kubelet` (skips without Docker) force a mode.
+
+Kubelet (node "fake-node", user system:node:fake-node; its Job controller is
+system:serviceaccount:kube-system:job-controller; both talk HTTPS to the fake API):
+- binds every Pod to itself and runs it: init containers in order, native sidecars
+  (restartPolicy Always) started in order, each held until its startupProbe passes (exec,
+  httpGet, tcpSocket, grpc) and restarted if it dies, then the main containers, then the
+  sidecars stopped (reverse order); readinessProbe -> ready / Ready conditions.
+- status: phase, conditions, containerStatuses and initContainerStatuses (waiting
+  ContainerCreating / ErrImagePull -> ImagePullBackOff / CreateContainerConfigError,
+  running, terminated with exitCode, reason Completed / Error / OOMKilled, message = the
+  termination message file, FallbackToLogsOnError honoured); logs at pods/NAME/log.
+- volumes as host folders: emptyDir, configMap and secret (items, subPath, optional),
+  projected (serviceAccountToken through a real TokenRequest bound to the pod, configMap,
+  secret, downwardAPI), downwardAPI, persistentVolumeClaim (a folder per claim under
+  `kubelet.root/claims/NS/CLAIM`, kept across pods), hostPath. Env: value ($(VAR)),
+  valueFrom secretKeyRef / configMapKeyRef / fieldRef / resourceFieldRef, envFrom.
+- KUBERNETES_SERVICE_HOST/PORT (=127.0.0.1 and the fake's port) and the KUBERNETES_PORT*
+  variables are set in every container, as a real kubelet does whatever enableServiceLinks
+  or automountServiceAccountToken say: a Pod that must not see them has to override them.
+- docker mode: the Pod's image (never pulled: `--pull never`), command/args, env (values via
+  the docker client's environment, never its argv), bind mounts, securityContext and limits
+  (runtime/launchers/_docker_args.py), `--network host` (everything on 127.0.0.1), `--init`.
+- local mode: the command as a process; argv, env values and workingDir under a mountPath
+  are mapped to the host folder; PODIUM_TERMINATION_LOG names the termination message file
+  (a program opening a fixed path such as /var/run/secrets/... itself is not redirected).
+- Job controller: one Pod per Job at a time (generateName, ownerReference, the template's
+  job-name/controller-uid labels), retries up to backoffLimit, activeDeadlineSeconds (pods
+  killed, Failed/DeadlineExceeded), Complete (SuccessCriteriaMet) / Failed
+  (FailureTarget, BackoffLimitExceeded), startTime/completionTime, counts, events
+  (SuccessfulCreate, Completed, FailedCreate), ttlSecondsAfterFinished deletion.
+- pod deletion: graceful (deletionTimestamp; containers stopped within the grace period,
+  then the pod removed), force deletion kills them; Pod activeDeadlineSeconds.
+- injection: `kill(namespace, pod, container, oom=False)`, `pull_fails` (images whose pull
+  fails), `probes` (every probe run: pod, container, passed, seconds), `run_of(ns, pod)`,
+  `probe_speedup` (divides probe periods).
+- not done: parallelism/completions > 1, indexed Jobs, podFailurePolicy, suspend resume
+  semantics beyond deleting pods, pod restartPolicy OnFailure counts toward backoff, image
+  pulls, resource enforcement in local mode, network isolation between pods.
 
 FakeKube:
 - `url`, `ca_path` (PEM file), `ca_pem`, `admin_token` (group system:masters: may do anything).
@@ -48,5 +88,6 @@ escalation checks, admission webhooks, aggregated discovery (clients fall back).
 """
 
 from tests.kube._fake import FakeKube
+from tests.kube._kubelet import Kubelet
 
-__all__ = ["FakeKube"]
+__all__ = ["FakeKube", "Kubelet"]

@@ -11,12 +11,12 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from tests.kube import _defaults, _merge
+from tests.kube._gc import Collector
 from tests.kube._resources import BUILTIN, VIRTUAL, Resource, from_crd
+from tests.kube._types import ApiError, Change, conflict, iso, not_found, what
 
 Key = tuple[str, str, str, str]
 """(group, plural, namespace, name); namespace is '' for cluster-scoped objects."""
@@ -32,73 +32,6 @@ _SYSTEM_META = (
     "namespace",
     "managedFields",
 )
-
-
-class ApiError(Exception):
-    """A failure the API answers with a Kubernetes Status body."""
-
-    def __init__(self, code: int, reason: str, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.code, self.reason, self.message, self.details = code, reason, message, details
-
-    def status(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        }
-        if self.details:
-            body["details"] = self.details
-        return body
-
-
-@dataclass(frozen=True)
-class Change:
-    """One watch event: what a resource's object was before and after."""
-
-    rv: int
-    group: str
-    plural: str
-    type: str
-    old: dict[str, Any] | None
-    new: dict[str, Any]
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _what(res: Resource, name: str) -> str:
-    plural = f"{res.plural}.{res.group}" if res.group else res.plural
-    return f'{plural} "{name}"'
-
-
-def not_found(res: Resource, name: str) -> ApiError:
-    return ApiError(
-        404,
-        "NotFound",
-        f"{_what(res, name)} not found",
-        name=name,
-        group=res.group,
-        kind=res.plural,
-    )
-
-
-def _conflict(res: Resource, name: str) -> ApiError:
-    return ApiError(
-        409,
-        "Conflict",
-        f"Operation cannot be fulfilled on {_what(res, name)}: the "
-        "object has been modified; please apply your changes to the latest version "
-        "and try again",
-        name=name,
-        group=res.group,
-        kind=res.plural,
-    )
 
 
 def _content(obj: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +50,7 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return strip(a) == strip(b)
 
 
-class Store:
+class Store(Collector):
     def __init__(self, on_change: Callable[[Change], None], ca_pem: str = "") -> None:
         self.lock = threading.RLock()
         self.on_change = on_change
@@ -244,7 +177,7 @@ class Store:
                 raise ApiError(
                     409,
                     "AlreadyExists",
-                    f"{_what(res, name)} already exists",
+                    f"{what(res, name)} already exists",
                     name=name,
                     group=res.group,
                     kind=res.plural,
@@ -440,7 +373,7 @@ class Store:
         meta = body.get("metadata") if isinstance(body, dict) else None
         rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
         if rv and rv != old["metadata"]["resourceVersion"]:
-            raise _conflict(res, old["metadata"]["name"])
+            raise conflict(res, old["metadata"]["name"])
 
     def patch(
         self,
@@ -559,7 +492,7 @@ class Store:
                 None,
                 meta["resourceVersion"],
             ):
-                raise _conflict(res, name)
+                raise conflict(res, name)
             if dry_run:
                 return old, False
             if meta.get("deletionTimestamp"):
@@ -593,62 +526,3 @@ class Store:
                 self.gc_wanted.set()
                 return self._commit(key, old, new), False
             return self._remove(key), True
-
-    def _orphan(self, uid: str) -> None:
-        for dep in list(self.dependents.get(uid, ())):
-            obj = self.objects.get(dep)
-            if obj is None:
-                continue
-            new: dict[str, Any] = _merge.copy(obj)  # pyright: ignore[reportUnknownVariableType]
-            refs = [r for r in new["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
-            new["metadata"]["ownerReferences"] = refs
-            if not refs:
-                del new["metadata"]["ownerReferences"]
-            self._commit(dep, obj, new)
-
-    # --- garbage collection -----------------------------------------------------------------
-
-    def collect(self) -> bool:
-        """One garbage-collection pass; True when it changed something."""
-        with self.lock:
-            self.gc_wanted.clear()
-            changed = False
-            for key, obj in list(self.objects.items()):
-                if key not in self.objects:
-                    continue
-                meta = obj["metadata"]
-                if key[:2] == ("", "namespaces") and meta.get("deletionTimestamp"):
-                    changed |= self._empty_namespace(key, obj)
-                elif "foregroundDeletion" in (meta.get("finalizers") or []):
-                    changed |= self._foreground(key, obj)
-                elif meta.get("ownerReferences") and not any(
-                    r.get("uid") in self.by_uid for r in meta["ownerReferences"]
-                ):
-                    self.delete(self.storage(key[0], key[1]), key[2], key[3])
-                    changed = True
-            return changed
-
-    def _foreground(self, key: Key, obj: dict[str, Any]) -> bool:
-        deps = [d for d in self.dependents.get(obj["metadata"]["uid"], ()) if d in self.objects]
-        for dep in deps:
-            if not self.objects[dep]["metadata"].get("deletionTimestamp"):
-                self.delete(self.storage(dep[0], dep[1]), dep[2], dep[3], propagation="Foreground")
-        if any(d in self.objects for d in deps):
-            return bool(deps)
-        new: dict[str, Any] = _merge.copy(obj)  # pyright: ignore[reportUnknownVariableType]
-        new["metadata"]["finalizers"] = [
-            f for f in new["metadata"]["finalizers"] if f != "foregroundDeletion"
-        ]
-        self._commit(key, obj, new)
-        return True
-
-    def _empty_namespace(self, key: Key, obj: dict[str, Any]) -> bool:
-        name = key[3]
-        inside = [k for k in self.objects if k[2] == name and self.storage(k[0], k[1]).namespaced]
-        for k in inside:
-            if k in self.objects and not self.objects[k]["metadata"].get("deletionTimestamp"):
-                self.delete(self.storage(k[0], k[1]), k[2], k[3])
-        if any(k in self.objects for k in inside):
-            return bool(inside)
-        self._remove(key)
-        return True

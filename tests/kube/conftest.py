@@ -1,1 +1,1 @@
-from tests.kube.fixtures import fake_kube, kubeconfig  # noqa: F401
+from tests.kube.fixtures import docker_kubelet, fake_kube, kubeconfig, kubelet, local_kubelet  # noqa: F401
