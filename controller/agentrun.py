@@ -11,6 +11,7 @@ Secrets deleted), its memory claim released, and its grants outside its namespac
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from collections.abc import Callable, Sequence
@@ -22,8 +23,10 @@ from pydantic import ValidationError
 
 from controller import _pod
 from controller.build import MANAGER, Plan, b64_data, build, lease_name, run_labels
+from controller.crd.mcpserver import MCPServer
 from controller.crd.models import TERMINAL_PHASES, AgentRun, AgentRunStatus, Skill, SkillSpec
 from controller.kube import ALL, Conflict, Kube
+from controller.mcpservers import Attachment, attach
 from controller.observe import Observation, observe, set_condition, timestamp
 from controller.policy import ControllerConfig
 from controller.runner import Key, Watch
@@ -119,8 +122,19 @@ class AgentRunReconciler:
                 message = f"Skill {ref} not found in namespace {run.namespace}"
                 return await self._finish(run, status, "Failed", "SkillNotFound", message)
             skills[ref] = Skill.model_validate(found).spec
+        mcp = await self._attach(run)
+        if mcp is not None and mcp.missing:
+            message = f"MCPServer {', '.join(mcp.missing)} not found in namespace {run.namespace}"
+            return await self._finish(run, status, "Failed", "MCPServerNotFound", message)
+        if mcp is not None and mcp.not_ready and not status.jobName:
+            message = f"waiting for MCPServer {', '.join(mcp.not_ready)} to be Ready"
+            status.conditions = set_condition(
+                status.conditions, "Waiting", "True", "MCPServerNotReady", message, now
+            )
+            await self._write(run, run.status or AgentRunStatus(), status)
+            return WAIT_S
         try:
-            plan = build(run, skills, self.config, self.ca)
+            plan = build(run, skills, self.config, self.ca, mcp)
         except (_pod.RenderError, ValueError) as exc:
             return await self._finish(run, status, "Failed", "InvalidSpec", str(exc))
         if plan.problems:
@@ -169,6 +183,18 @@ class AgentRunReconciler:
         return WAIT_S if waiting and not obs.terminal else None
 
     # ------------------------------------------------------------ starting
+
+    async def _attach(self, run: AgentRun) -> Attachment | None:
+        """The MCPServers the run's `mcp: {servers, selector}` names (None: it names none)."""
+        mcp = run.spec.mcp
+        if mcp is None or not (isinstance(mcp.get("servers"), list) or "selector" in mcp):
+            return None
+        found = await self.kube.list("MCPServer", run.namespace)
+        servers: list[MCPServer] = []
+        for obj in found:
+            with contextlib.suppress(ValidationError):
+                servers.append(MCPServer.model_validate(obj))
+        return attach(mcp, servers)
 
     async def _start(self, run: AgentRun, plan: Plan, raw: dict[str, Any]) -> dict[str, Any]:
         if plan.foreign_grants:

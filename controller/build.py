@@ -21,7 +21,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from controller import _pod
@@ -29,6 +29,9 @@ from controller.crd.models import AgentRun, SkillSpec
 from controller.policy import ControllerConfig, check_rbac
 from controller.runspec import ResolvedSkill, Translation, translate
 from runtime.spec import Resources
+
+if TYPE_CHECKING:
+    from controller.mcpservers import Attachment
 
 __all__ = [
     "KUBE_DIR",
@@ -316,10 +319,12 @@ def build(
     skills: Mapping[str, SkillSpec],
     config: ControllerConfig,
     ca: str | None = None,
+    mcp: Attachment | None = None,
 ) -> Plan:
     """Every object `run` needs. `skills`: the `Skill`s it refers to, by name (all present);
-    `ca`: the cluster's CA certificate (PEM) for the skills' kubeconfigs."""
-    tr = translate(run, skills)
+    `ca`: the cluster's CA certificate (PEM) for the skills' kubeconfigs; `mcp`: the
+    MCPServers the run attaches (`controller.mcpservers.attach`)."""
+    tr = translate(run, skills, mcp.config if mcp else None, mcp.secret_env if mcp else None)
     options = _pod.RenderOptions(
         image_prefix=config.imagePrefix,
         memory_claim=run.spec.memory.claim,
@@ -335,6 +340,8 @@ def build(
         job={},
         network_policy=_network_policy(run, tr, config) if config.networkPolicy.enabled else None,
     )
+    if mcp is not None and plan.network_policy is not None:
+        plan.network_policy["spec"]["egress"] += mcp.egress
     plan.secrets = {r.name for r in tr.secret_refs.values()}
     pod_spec: dict[str, Any] = pod["spec"]
     deadline = int(pod_spec.pop("activeDeadlineSeconds"))
@@ -398,7 +405,7 @@ def build(
     agent["env"] = env + [{"name": n, "value": ""} for n in AGENT_BLANK_ENV]
     ttl = run.spec.ttlSecondsAfterFinished
     ttl = config.defaultTTLSecondsAfterFinished if ttl is None else ttl
-    labels = {**pod["metadata"]["labels"], **run_labels(run)}
+    labels = {**pod["metadata"]["labels"], **run_labels(run), **(mcp.pod_labels if mcp else {})}
     plan.job = {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -201,6 +201,10 @@ class Attachment:
     """Names asked for that do not exist."""
     not_ready: list[str] = field(default_factory=lambda: [])
     """Attached servers whose Ready condition is False."""
+    pod_labels: dict[str, str] = field(default_factory=lambda: {})
+    """Labels the run's Pod gets: each attached managed server admits Pods with its own."""
+    egress: list[dict[str, Any]] = field(default_factory=lambda: [])
+    """NetworkPolicy egress rules for the run's Pod to reach exactly those servers."""
 
 
 def selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
@@ -264,8 +268,13 @@ def attach(run_mcp: Mapping[str, Any] | None, servers: Sequence[MCPServer]) -> A
     """The run's `mcp` field against the namespace's MCPServers (None: the run has none)."""
     if run_mcp is None:
         return None
-    inline = cast(dict[str, Any], dict(run_mcp.get("mcpServers") or {}))
-    asked: list[Any] = list(run_mcp.get("servers") or [])
+    raw_servers: Any = run_mcp.get("servers")
+    if isinstance(raw_servers, dict):  # the bridge's own `servers` shape: inline servers
+        inline = cast(dict[str, Any], {**raw_servers, **(run_mcp.get("mcpServers") or {})})
+        raw_servers = None
+    else:
+        inline = cast(dict[str, Any], dict(run_mcp.get("mcpServers") or {}))
+    asked: list[Any] = list(raw_servers or [])
     names = [str(n) for n in asked]
     selector = cast(dict[str, Any] | None, run_mcp.get("selector"))
     by_name = {s.name: s for s in servers}
@@ -280,13 +289,16 @@ def attach(run_mcp: Mapping[str, Any] | None, servers: Sequence[MCPServer]) -> A
                 chosen.setdefault(s.name, s)
     secret_env: dict[str, SecretKeyRef] = {}
     config = {**{n: _entry(s, secret_env) for n, s in sorted(chosen.items())}, **inline}
-    return Attachment(
+    found = Attachment(
         config={"mcpServers": config},
         secret_env=secret_env,
         servers=[chosen[n] for n in sorted(chosen)],
         missing=missing,
         not_ready=[n for n, s in sorted(chosen.items()) if _ready(s) is False],
+        pod_labels={run_label(n): "true" for n in sorted(chosen)},
     )
+    found.egress = egress(found)
+    return found
 
 
 def egress(attachment: Attachment) -> list[dict[str, Any]]:

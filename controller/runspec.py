@@ -104,8 +104,15 @@ def _resolve(skill: RunSkill, skills: Mapping[str, SkillSpec]) -> ResolvedSkill:
     )
 
 
-def translate(run: AgentRun, skills: Mapping[str, SkillSpec]) -> Translation:
-    """The run spec of `run`; `skills` holds the `Skill`s it refers to, by name."""
+def translate(
+    run: AgentRun,
+    skills: Mapping[str, SkillSpec],
+    mcp_config: dict[str, Any] | None = None,
+    mcp_secret_env: Mapping[str, SecretKeyRef] | None = None,
+) -> Translation:
+    """The run spec of `run`; `skills` holds the `Skill`s it refers to, by name.
+    `mcp_config`: the run's `mcp` with its MCPServers resolved (`controller.mcpservers`),
+    whose Secret headers come from `mcp_secret_env`, for the bridge sidecar only."""
     spec = run.spec
     resolved = [_resolve(s, skills) for s in spec.skills]
     if spec.mcp is not None:
@@ -114,10 +121,10 @@ def translate(run: AgentRun, skills: Mapping[str, SkillSpec]) -> Translation:
                 name="mcp",
                 source="mcp",
                 image=None,
-                config=_config(spec.mcp),
+                config=_config(mcp_config if mcp_config is not None else spec.mcp),
                 config_file="servers.json",
                 env={},
-                secret_env={},
+                secret_env=dict(mcp_secret_env or {}),
                 resources=Resources(),
                 rbac=None,
             )

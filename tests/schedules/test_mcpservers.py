@@ -200,3 +200,73 @@ async def test_a_down_server_and_a_managed_one(fake: FakeKube, kube: Kube) -> No
     status = (fake.get(V1, "MCPServer", "time", "ops") or {})["status"]
     assert status["conditions"][0]["status"] == "False"  # nothing runs the Deployment here
     assert status["url"] == "http://time.ops.svc:8000/mcp"
+
+
+def test_a_run_attaching_servers_gets_config_secrets_labels_and_egress() -> None:
+    from controller.build import build
+    from controller.crd.models import AgentRun
+    from controller.policy import ControllerConfig
+
+    run = AgentRun.model_validate(
+        {"metadata": {"name": "r1", "namespace": "ops", "uid": "u1"},
+         "spec": {"task": "t", "model": {"name": "openai:gpt-4.1-mini"},
+                  "mcp": {"servers": ["time"],
+                          "selector": {"matchLabels": {"mcp.podium.dev/tier": "basic"}}}}}
+    )  # fmt: skip
+    found = attach(run.spec.mcp, [TIME, TICKETS])
+    assert found is not None
+    plan = build(run, {}, ControllerConfig(), None, found)
+    data = plan.config_map["data"]
+    servers = json.loads(data["skill-mcp-servers.json"])["mcpServers"]
+    assert set(servers) == {"time", "tickets"}
+    assert "tickets-mcp" not in json.dumps(data)  # not even the Secret's name
+    pod = plan.job["spec"]["template"]
+    assert pod["metadata"]["labels"][run_label("time")] == "true"
+    by_name = {c["name"]: c for c in pod["spec"]["initContainers"] + pod["spec"]["containers"]}
+    secret_env = {
+        c: [e["name"] for e in by_name[c].get("env", []) if "valueFrom" in e
+            and "PODIUM_MCP" in e["name"]]
+        for c in by_name
+    }  # fmt: skip
+    assert secret_env.pop("skill-mcp") == ["PODIUM_MCP_TICKETS_AUTHORIZATION"]
+    assert all(v == [] for v in secret_env.values())  # the agent and others: none of it
+    assert plan.network_policy is not None
+    to_time = {"podSelector": {"matchLabels": {"podium.dev/mcpserver": "time"}}}
+    assert any(to_time in r["to"] for r in plan.network_policy["spec"]["egress"])
+    validate_builtin(plan.job)
+    validate_builtin(plan.network_policy)
+
+
+@pytest.mark.anyio
+@pytest.mark.controller
+async def test_runs_needing_a_down_or_missing_server_say_so(fake: FakeKube, kube: Kube) -> None:
+    from controller.agentrun import AgentRunReconciler
+    from controller.crd.schema import agentrun_crd
+    from controller.policy import ControllerConfig
+
+    fake.create(agentrun_crd())
+    fake.create(external("gone", "http://127.0.0.1:1/mcp"))
+    fake.apply(
+        {**external("gone", "http://127.0.0.1:1/mcp"),
+         "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "Unreachable"}]}},
+        sub="status",
+    )  # fmt: skip
+    reconciler = AgentRunReconciler(kube, ControllerConfig(apiServer=fake.url), ca="")
+
+    def run(name: str, servers: list[str]) -> None:
+        fake.create(
+            {"apiVersion": V1, "kind": "AgentRun", "metadata": {"name": name, "namespace": "ops"},
+             "spec": {"task": "t", "model": {"name": "openai:gpt-4.1-mini"},
+                      "mcp": {"servers": servers}}}
+        )  # fmt: skip
+
+    run("waits", ["gone"])
+    assert await reconciler.reconcile(Key("AgentRun", "ops", "waits")) is not None
+    status = (fake.get(V1, "AgentRun", "waits", "ops") or {})["status"]
+    waiting = next(c for c in status["conditions"] if c["type"] == "Waiting")
+    assert (waiting["status"], waiting["reason"]) == ("True", "MCPServerNotReady")
+    assert "gone" in waiting["message"] and fake.list("batch/v1", "Job", "ops") == []
+    run("fails", ["nope"])
+    await reconciler.reconcile(Key("AgentRun", "ops", "fails"))
+    status = (fake.get(V1, "AgentRun", "fails", "ops") or {})["status"]
+    assert status["phase"] == "Failed" and "MCPServer nope not found" in str(status["conditions"])
