@@ -14,6 +14,10 @@ import pytest
 # Fail closed: no test may reach a real, paid model by accident.
 for _key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "PODIUM_MODEL"):
     os.environ.pop(_key, None)
+# Runs made by tests go to an index of their own, never the user's (runtime.cli.history).
+os.environ["PODIUM_RUNS_INDEX"] = os.path.join(  # noqa: PTH118
+    tempfile.gettempdir(), f"podium-test-runs-{os.getpid()}.jsonl"
+)
 
 
 @pytest.fixture

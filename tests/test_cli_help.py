@@ -25,7 +25,7 @@ COMMANDS = [
     ["run"], ["demo"], ["agent"], ["skill"], ["skill", "serve"], ["skill", "health"],
     ["memory"], ["memory", "search"], ["memory", "list"], ["memory", "export"],
     ["memory", "import"], ["memory", "stats"], ["mcp"], ["mcp", "tools"], ["render"],
-    ["mock-llm"],
+    ["mock-llm"], ["runs"], ["show"],
 ]  # fmt: skip
 
 

@@ -27,6 +27,10 @@ def _main(argv: list[str]) -> int:
         module = importlib.import_module(DELEGATED[argv[0]][0])
         entry: Callable[[list[str]], int] = module.main
         return entry(argv[1:])
+    if argv and argv[0] in ("runs", "show"):
+        from runtime.cli.history import runs_main, show_main
+
+        return (runs_main if argv[0] == "runs" else show_main)(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "run":
         from runtime.cli.run import cmd_run

@@ -35,6 +35,7 @@ def _real_model() -> str | None:
 
 
 def run_demo() -> int:
+    from runtime.cli.history import record_run
     from runtime.launchers import launch
 
     workspace = Path(tempfile.mkdtemp(prefix="podium-demo-"))
@@ -56,7 +57,9 @@ def run_demo() -> int:
         model_env=MODEL_ENV["openai"] + MODEL_ENV["anthropic"] + ["PODIUM_MODEL"],
     )
     if model:
-        return asyncio.run(launch(spec, workspace, display))
+        code = asyncio.run(launch(spec, workspace, display))
+        record_run(workspace)
+        return code
     from runtime.mock_llm import MockLLMServer
 
     display.line(
@@ -65,4 +68,6 @@ def run_demo() -> int:
     with MockLLMServer(SCRIPT).running() as base_url:
         os.environ["OPENAI_BASE_URL"] = base_url
         os.environ.setdefault("OPENAI_API_KEY", "scripted")
-        return asyncio.run(launch(spec, workspace, display))
+        code = asyncio.run(launch(spec, workspace, display))
+    record_run(workspace)
+    return code

@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the run's workspace with .podium/run.json (default: $PODIUM_WORKSPACE or /workspace)",
     )
 
+    sub.add_parser("runs", help="recent runs: status, duration, turns, task, workspace")
+    sub.add_parser("show", help="a past run's result and events: `podium show RUN [--json]`")
     for name, (_, text) in DELEGATED.items():
         sub.add_parser(name, help=text, add_help=False)
     return parser

@@ -172,7 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # In --json mode stdout carries only events; the workspace path goes to stderr.
     print(f"workspace: {workspace}", file=sys.stderr if args.json else sys.stdout, flush=True)
     try:
-        return asyncio.run(
+        code = asyncio.run(
             launch(
                 spec,
                 workspace,
@@ -186,6 +186,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # a spec the cluster cannot run (a skill without an image)
         print(f"podium run: {exc}", file=sys.stderr)
         return 2
+    from runtime.cli.history import record_run
+
+    record_run(workspace)
+    return code
 
 
 def _detach(spec: RunSpec, namespace: str | None) -> int:
