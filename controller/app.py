@@ -114,7 +114,7 @@ def run_controller(args: argparse.Namespace) -> int:
         config = load_config(args.config)
         kube = connect(args.kubeconfig, args.context)
     except Exception as exc:  # a bad config or kubeconfig: one line, exit 2
-        print(f"podium controller: {exc}", file=sys.stderr)
+        print(f"podium controller: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
 
     async def main() -> None:
