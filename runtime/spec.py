@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from protos.policy import Action, ApproveMode, ToolPolicy
 from runtime._validation import SpecError, explain, read_data
 from runtime.layout import write_atomic
+from skills.catalog import BUILTINS
 
 # A skill's name becomes a socket file and a container name: keep it a DNS label.
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
@@ -62,6 +63,16 @@ class SkillSpec(_Strict):
     bridge: every server failed, or the filters removed every tool). By default such a run
     fails before the first model turn, naming the skill and its warnings
     (`podium run --mcp-allow-no-tools` sets this for `--mcp`)."""
+
+    @field_validator("source")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in BUILTINS and ":" not in value:
+            raise ValueError(
+                f"unknown skill {value!r}: use a built-in ({', '.join(sorted(BUILTINS))}), "
+                "MODULE:ATTR or path/to/file.py:ATTR"
+            )
+        return value
 
     @field_validator("name")
     @classmethod
@@ -160,7 +171,8 @@ class RunSpec(_Strict):
     agent_image: str | None = None
     """Container image for the agent (docker/kubernetes)."""
     model_env: list[str] = Field(default_factory=list)
-    """Environment variables the agent needs for its model (API keys, base URLs)."""
+    """More environment variables the agent needs for its model (API keys, base URLs), beyond
+    those its provider implies (`provider_env`). Names only: values never enter the spec."""
 
     @field_validator("skills")
     @classmethod
@@ -170,6 +182,13 @@ class RunSpec(_Strict):
         if dupes:
             raise ValueError(f"skill names must be unique; repeated: {', '.join(dupes)}")
         return skills
+
+    def provider_env(self) -> list[str]:
+        """The names of the environment the agent's model adapter reads: what the model
+        string's provider implies (`MODEL_ENV`) plus `model_env`. Passed by reference: from
+        the launcher's environment locally, from the run's Secret in a cluster."""
+        provider = self.model.split(":", 1)[0]
+        return sorted({*MODEL_ENV.get(provider, []), *self.model_env})
 
     @classmethod
     def load(cls, path: Path) -> RunSpec:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build Podium's container images: the agent, the skill base, and one image per built-in skill
-# whose code is in this tree (workspace, memory, mcp-bridge, kubectl, helm).
+# whose code is in this tree (the table in skills/catalog.py: workspace, memory, mcp-bridge, kubectl, helm).
 #
 #   scripts/build-images.sh [IMAGE ...]       default: all of them, in dependency order
 #
@@ -27,7 +27,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL=(agent skill-base workspace memory mcp-bridge kubectl helm typescript-skill controller)
+# The built-in skills' images come from the one table of built-ins (skills/catalog.py);
+# typescript-skill is the example skill in another language (examples/typescript-skill); controller is the controller image.
+read -r -a SKILL_IMAGES <<<"$(python3 skills/catalog.py images)"
+ALL=(agent skill-base "${SKILL_IMAGES[@]}" typescript-skill controller)
 DOCKER=${DOCKER:-$( [[ -x /usr/bin/docker ]] && echo /usr/bin/docker || echo docker )}
 PREFIX=${IMAGE_PREFIX:-podium/}
 VERSION=$(python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
@@ -54,16 +57,6 @@ dockerfile() {
         agent) echo Dockerfile.agent ;;
         typescript-skill) echo examples/typescript-skill/Dockerfile ;;
         *) echo "images/$1/Dockerfile" ;;
-    esac
-}
-present() {   # a skill's image is built only when its code is in this tree
-    case $1 in
-        memory) [[ -f skills/memory/__init__.py ]] ;;
-        mcp-bridge) [[ -f mcp_bridge/__init__.py ]] ;;
-        kubectl) [[ -f skills/kubectl.py || -f skills/kubectl/__init__.py ]] ;;
-        helm) [[ -f skills/helm/__init__.py ]] ;;
-        controller) [[ -f controller/app.py ]] ;;
-        *) return 0 ;;
     esac
 }
 
@@ -129,10 +122,6 @@ mkdir -p "$LOGS"
 built=()
 for name in "${ALL[@]}"; do
     [[ " ${wanted[*]} " == *" $name "* ]] || continue
-    if ! present "$name"; then
-        log "skip $name: its code is not in this tree yet"
-        continue
-    fi
     base=$BASE_IMAGE
     case $name in agent|skill-base|typescript-skill|controller) ;; *) base=${PREFIX}skill-base:$VERSION ;; esac
     tag=${PREFIX}$name:$VERSION

@@ -1,61 +1,89 @@
-"""Built-in skills by name, and loading any skill from a spec string.
+"""The built-in skills, in one table: what each is called, where its code is, the image it
+ships in and what it needs from the run. The CLI (`--skill NAME`), `podium skill serve NAME`,
+the Pod renderer (images, volumes) and `scripts/build-images.sh` all read this table.
 
-A spec is a built-in name (`workspace`, `memory`, `mcp`, ...), `package.module:attr`, or
-`path/to/file.py:attr` for a skill someone wrote with the SDK.
+Standard library only at import time: the Pod renderer (and the build script's plain
+`python3`) import it without the SDK, gRPC or any skill's dependencies.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Literal
 
-if TYPE_CHECKING:
-    from skills.sdk import Skill
+Need = Literal["config", "memory-volume", "cluster"]
+"""`config`: a config file (`SkillSpec.config`, e.g. the MCP servers file); `memory-volume`:
+a persistent volume for its database; `cluster`: cluster credentials (its own
+ServiceAccount and token in a cluster)."""
 
-BUILTIN: dict[str, str] = {
-    "workspace": "skills.workspace:skill",
-    "memory": "skills.memory:skill",
-    "mcp": "mcp_bridge:skill",
-    "kubectl": "skills.kubectl:skill",
-    "helm": "skills.helm:skill",
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str
+    """The name a run spec uses (`source: workspace`), and the default instance name."""
+    target: str
+    """`MODULE:ATTR` of the `skills.sdk.Skill` that `podium skill serve NAME` serves."""
+    image: str
+    """The image it ships in: `images/IMAGE/Dockerfile`, tagged `PREFIX + IMAGE:VERSION`."""
+    summary: str
+    needs: tuple[Need, ...] = ()
+
+    @property
+    def module_file(self) -> Path:
+        """Where the target's module lives in this tree (a package's `__init__.py`)."""
+        module = self.target.split(":", 1)[0].replace(".", "/")
+        package = ROOT / module / "__init__.py"
+        return package if package.exists() else ROOT / f"{module}.py"
+
+
+BUILTINS: dict[str, Builtin] = {
+    b.name: b
+    for b in (
+        Builtin("workspace", "skills.workspace:skill", "workspace", "files in /workspace"),
+        Builtin(
+            "memory",
+            "skills.memory:skill",
+            "memory",
+            "long-term memory (SQLite, full-text search)",
+            needs=("memory-volume",),
+        ),
+        Builtin("mcp", "mcp_bridge:skill", "mcp-bridge", "MCP servers' tools", needs=("config",)),
+        Builtin(
+            "kubectl", "skills.kubectl:skill", "kubectl", "inspect and apply", needs=("cluster",)
+        ),
+        Builtin("helm", "skills.helm:skill", "helm", "Helm releases", needs=("cluster",)),
+    )
 }
+BUILTIN: dict[str, str] = {name: b.target for name, b in BUILTINS.items()}
+"""Built-in name -> `MODULE:ATTR` (what the SDK's loader takes)."""
+
+
+def needs(source: str, need: Need) -> bool:
+    """Whether the skill a spec's `source` names is a built-in with this need."""
+    builtin = BUILTINS.get(source)
+    return builtin is not None and need in builtin.needs
 
 
 def default_name(spec: str) -> str:
-    """The instance name a spec gets when none is given: `mcp`, `helm`, `my-skill`..."""
-    if spec in BUILTIN:
+    """The instance name a spec gets when none is given: `mcp`, `kubectl`, `my-skill`..."""
+    if spec in BUILTINS:
         return spec
     attr_owner = spec.rsplit(":", 1)[0]
     stem = Path(attr_owner).stem if attr_owner.endswith(".py") else attr_owner.rsplit(".", 1)[-1]
     return stem.lower().replace("_", "-")
 
 
-def load_skill(spec: str) -> Skill:
-    """Import the Skill a spec names (a built-in name, MODULE:ATTR or file.py:ATTR)."""
-    from skills.sdk.cli import load_skill as load
-
-    return load(spec, BUILTIN)
+def images() -> list[str]:
+    """The built-in skills' images whose code is in this tree (for scripts/build-images.sh)."""
+    return [b.image for b in BUILTINS.values() if b.module_file.exists()]
 
 
-def check_skill(spec: str) -> None:
-    """Refuse a spec that cannot load (unknown built-in, missing file, no such attribute),
-    without running the skill's code; raises SkillLoadError."""
-    from skills.sdk.cli import check_skill as check
+if __name__ == "__main__":  # `python3 skills/catalog.py images`: the build script's list
+    import sys
 
-    check(spec, BUILTIN)
-
-
-def main(argv: list[str]) -> int:
-    """`podium skill serve|health`: the SDK's command, knowing the built-in names;
-    `podium skill check` (conformance) and `podium skill new` (a scaffold) are their own."""
-    if argv[:1] == ["check"]:
-        from skills.check import main as check_main
-
-        return check_main(argv[1:])
-    if argv[:1] == ["new"]:
-        from skills.scaffold import main as new_main
-
-        return new_main(argv[1:])
-    from skills.sdk.cli import main as sdk_main
-
-    return sdk_main(argv, BUILTIN, prog="podium skill")
+    if sys.argv[1:] != ["images"]:
+        sys.exit("usage: python3 skills/catalog.py images")
+    print(" ".join(images()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from runtime.mock_llm.script import Script
 FLAKY_SKILL = '''
 import asyncio, os
 from contextlib import asynccontextmanager
-from skills.sdk import Skill
+from skills.sdk import Context, Skill
 
 @asynccontextmanager
 async def lifespan(skill):
@@ -45,6 +46,11 @@ async def slow(seconds: float) -> str:
 def env_names() -> str:
     """Which environment variables this skill can see."""
     return " ".join(sorted(os.environ))
+
+@skill.tool(read_only=True)
+def spec_task(ctx: Context) -> str:
+    """The task of the run, as this skill reads it from the run spec."""
+    return "task=" + ctx.run_spec["task"]
 '''
 
 
@@ -90,8 +96,24 @@ def call(name: str, **arguments: Any) -> dict[str, Any]:
     return {"name": name, "arguments": arguments}
 
 
-def zombie(pid: int) -> bool:
+def gone(pid: int) -> bool:
+    """True when the process no longer runs: no such process, or a zombie waiting to be
+    reaped. Any other failure to look is an error, not an answer."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
-    except OSError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"  # the state follows "(comm)"
+
+
+def exits_within(pid: int, seconds: float) -> bool:
+    """Wait (on a pidfd: an event, not polling) until the process exits; False on timeout."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        readable, _, _ = select.select([fd], [], [], seconds)
+        return bool(readable) or gone(pid)
+    finally:
+        os.close(fd)

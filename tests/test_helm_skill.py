@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from runtime.agent.skill_client import GrpcSkillClient
-from skills.catalog import load_skill
+from skills.serve import load_skill
 from skills.helm import (
     helm_diff,
     helm_get_values,

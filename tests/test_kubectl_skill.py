@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from runtime.agent.skill_client import GrpcSkillClient
-from skills.catalog import load_skill
 from skills.kubectl import (
     kubectl_api_resources,
     kubectl_apply,
@@ -27,6 +26,7 @@ from skills.kubectl import (
     skill,
 )
 from skills.sdk import Context, ToolError, serve
+from skills.serve import load_skill
 from tests._fake_kube import TOKEN, FakeKube, fake_kube
 
 pytestmark = pytest.mark.anyio

@@ -16,7 +16,7 @@ import pytest
 
 from runtime.mock_llm import MockLLMServer
 from runtime.mock_llm.script import Script
-from tests._runs import call, zombie
+from tests._runs import call, gone
 
 pytestmark = pytest.mark.e2e
 
@@ -29,6 +29,7 @@ def test_a_run_succeeds_and_leaves_its_records(podium: Any, flaky: Path) -> None
                     "tool_calls": [
                         call("workspace_write", path="a.txt", content="alpha"),
                         call("env_names"),
+                        call("spec_task"),
                     ]
                 },
                 {"content": "done: {{last}}"},
@@ -42,7 +43,7 @@ def test_a_run_succeeds_and_leaves_its_records(podium: Any, flaky: Path) -> None
     )
     assert run.code == 0, run.stdout + run.stderr
     result = run.result
-    assert result["status"] == "succeeded" and result["tool_calls"] == 2
+    assert result["status"] == "succeeded" and result["tool_calls"] == 3
     assert result["turns"] == 2 and result["usage"]["input_tokens"] > 0
     assert result["error"] is None and result["duration_s"] > 0
     assert (run.workspace / "a.txt").read_text() == "alpha"
@@ -55,6 +56,10 @@ def test_a_run_succeeds_and_leaves_its_records(podium: Any, flaky: Path) -> None
     )
     assert "OPENAI_API_KEY" not in env_result["preview"]
     assert "PODIUM_WORKSPACE" in env_result["preview"]
+    assert "PODIUM_SKILL_SOCKET" in env_result["preview"]
+    # ...and it reads the run spec the launcher wrote (PODIUM_RUN_SPEC), as in a Pod.
+    task = next(e for e in run.events if e["type"] == "tool_result" and e["name"] == "spec_task")
+    assert task["preview"] == "task=write a file"
     # The model was offered both skills' tools through the real OpenAI adapter.
     tools = {t["function"]["name"] for t in run.requests[0].body["tools"]}
     assert {"workspace_read", "die", "slow"} <= tools
@@ -66,7 +71,7 @@ def test_json_output_is_one_event_per_line(podium: Any) -> None:
     events = [json.loads(line) for line in run.stdout.splitlines()]
     assert events[-1]["type"] == "run_finished" and events[-1]["output"] == "hi"
     pids = [e["pid"] for e in events if e["type"] == "skill_started"]
-    assert pids and all(not Path(f"/proc/{p}").exists() or zombie(p) for p in pids)
+    assert pids and all(gone(p) for p in pids)
 
 
 def test_llm_errors_are_retried_honouring_retry_after(podium: Any) -> None:
@@ -225,7 +230,7 @@ def test_sigterm_cancels_and_leaves_no_process_behind(workspace: Path, flaky: Pa
     result = json.loads((ws / ".podium" / "result.json").read_text())
     assert result["status"] == "cancelled" and result["tool_calls"] == 1
     for pid in pids:
-        assert not Path(f"/proc/{pid}").exists() or zombie(pid), f"skill {pid} still alive"
+        assert gone(pid), f"skill {pid} still alive"
 
 
 def test_agent_takes_its_spec_from_the_pods_config_map(workspace: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 import time
@@ -21,6 +20,7 @@ from protos import skill_pb2 as pb
 from runtime.agent.skill_client import GrpcSkillClient
 from skills.sdk import Context, Skill, ToolError, serve
 from skills.sdk._context import run_process
+from tests._runs import exits_within
 
 demo = Skill("demo", instructions="Demo tools.")
 
@@ -93,11 +93,14 @@ def test_public_surface_is_small() -> None:
     assert sorted(skills.sdk.__all__) == [
         "Annotations",
         "Context",
+        "RUN_SPEC_ENV",
+        "RunSpecError",
         "Skill",
         "ToolDef",
         "ToolError",
         "ToolOutput",
         "printable",
+        "run_spec",
         "serve",
         "serve_forever",
     ]
@@ -209,20 +212,8 @@ async def test_client_cancel_kills_the_tool_and_its_child(workspace: Path) -> No
         call.cancel()
         with pytest.raises(asyncio.CancelledError):
             await call
-        async with asyncio.timeout(10):  # the skill kills the child's process group
-            while _alive(pid):
-                await asyncio.sleep(0.05)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie waiting for its parent counts as gone
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
+        # the skill kills the child's process group
+        assert await asyncio.to_thread(exits_within, pid, 10), f"child {pid} outlived its call"
 
 
 @pytest.mark.anyio
@@ -321,8 +312,8 @@ def test_skill_serve_over_tcp(workspace: Path) -> None:
 
 
 def test_bad_skill_specs_get_clear_errors(tmp_path: Path) -> None:
-    from skills.catalog import load_skill
     from skills.sdk.cli import SkillLoadError
+    from skills.serve import load_skill
 
     with pytest.raises(SkillLoadError, match="unknown skill"):
         load_skill("nosuch")
@@ -344,6 +335,4 @@ async def test_a_timeout_kills_grandchildren_holding_the_pipe(workspace: Path) -
     with pytest.raises(ToolError, match="timed out"):
         await run_process([sys.executable, "-c", script], timeout=1)
     pid = int(marker.read_text())
-    async with asyncio.timeout(10):
-        while _alive(pid):
-            await asyncio.sleep(0.05)
+    assert await asyncio.to_thread(exits_within, pid, 10), f"grandchild {pid} outlived its call"

@@ -78,14 +78,13 @@ async def run_agent(
 
 
 def _load_spec(paths: RunPaths) -> RunSpec:
-    """The run spec from the workspace; in a Pod it comes from the run's ConfigMap
-    (PODIUM_RUN_SPEC) and is copied in, so every run keeps its spec beside its result."""
-    mounted = os.environ.get("PODIUM_RUN_SPEC")
-    if mounted and not paths.spec.exists():
-        spec = RunSpec.load(Path(mounted))
+    """The run spec from PODIUM_RUN_SPEC (in a Pod: the run's ConfigMap, mounted read-only
+    outside the workspace), else the workspace's run.json; a copy is kept beside the result."""
+    mounted = Path(os.environ.get("PODIUM_RUN_SPEC") or paths.spec)
+    spec = RunSpec.load(mounted)
+    if mounted.absolute() != paths.spec.absolute():
         spec.save(paths.spec)
-        return spec
-    return RunSpec.load(paths.spec)
+    return spec
 
 
 async def _run(

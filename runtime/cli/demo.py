@@ -54,7 +54,8 @@ def run_demo() -> int:
                 env={"PODIUM_MEMORY_DB": str(workspace / "memory.db")},
             ),
         ],
-        model_env=MODEL_ENV["openai"] + MODEL_ENV["anthropic"] + ["PODIUM_MODEL"],
+        # Either provider may play the model: both keys by name (values stay in your shell).
+        model_env=MODEL_ENV["openai"] + MODEL_ENV["anthropic"],
     )
     if model:
         code = asyncio.run(launch(spec, workspace, display))

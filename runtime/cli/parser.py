@@ -8,7 +8,7 @@ from pathlib import Path
 
 # Subcommands that hand the rest of the command line to another module's `main(argv)`.
 DELEGATED = {
-    "skill": ("skills.catalog", "serve or probe a skill: `podium skill serve SPEC --socket PATH`"),
+    "skill": ("skills.serve", "serve or probe a skill: `podium skill serve SPEC --socket PATH`"),
     "memory": ("skills.memory.cli", "search, list, export, import and stats on a memory DB"),
     "mcp": ("mcp_bridge.cli", "inspect MCP servers: `podium mcp tools servers.json`"),
     "render": ("runtime.cli.render", "print the Pod spec a run spec becomes, as YAML"),
@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--runtime-class", help="docker backend: e.g. gvisor (runsc)")
     run.add_argument("--keep", action="store_true", help="docker backend: keep containers")
+    run.add_argument(
+        "--image-prefix", help="docker backend: repository prefix of Podium's images (podium/)"
+    )
 
     sub.add_parser("demo", help="a real local run with the bundled scripted LLM (no API key)")
 

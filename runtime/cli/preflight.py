@@ -43,7 +43,7 @@ def _writable(folder: Path) -> bool:
 
 
 def check_skill_source(source: str, flag: str) -> None:
-    from skills.catalog import check_skill
+    from skills.serve import check_skill
     from skills.sdk.cli import SkillLoadError
 
     try:

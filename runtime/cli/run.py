@@ -36,7 +36,7 @@ class _Built:
 def build_spec(args: argparse.Namespace) -> _Built:
     """The run spec the flags (over a --spec file) describe; UsageError names what is wrong."""
     from runtime._validation import SpecError, read_data
-    from runtime.spec import MODEL_ENV, RunSpec
+    from runtime.spec import RunSpec
 
     base: dict[str, Any] = {}
     where = "podium run"
@@ -107,8 +107,6 @@ def build_spec(args: argparse.Namespace) -> _Built:
             raise UsageError("--mcp-allow-no-tools: the run has no MCP skill (give --mcp FILE)")
         for bridge in bridges:
             bridge.allow_no_tools = True
-    provider = spec.model.split(":", 1)[0]
-    spec.model_env = sorted({*spec.model_env, *MODEL_ENV.get(provider, []), "PODIUM_MODEL"})
     if args.model:
         model_flag = "--model"
     elif "model" in base:
@@ -181,6 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 keep=args.keep,
                 namespace=args.namespace,
                 prompt=prompt,
+                image_prefix=args.image_prefix,
             )
         )
     except ValueError as exc:  # a spec the cluster cannot run (a skill without an image)

@@ -29,18 +29,13 @@ from typing import Any
 from protos.handoff import APPROVAL_KEY_ENV, CALL_TOKEN_ENV, CALL_TOKENS_ENV
 from runtime.keys import AGENT_TOKENS_SECRET, APPROVAL_KEY_SECRET, RunKeys, call_token_secret
 from runtime.kube._quantity import RenderError, parse_cpu, parse_memory
-from runtime.layout import CONFIG_DIR, GID, MEMORY_DIR, UID, WORKSPACE
+from runtime.layout import GID, MEMORY_DIR, UID, WORKSPACE
+from runtime.process import AGENT, STOP_GRACE_S, Placement, Process, agent_process, config_key
+from runtime.process import skill_process as _skill_process
 from runtime.spec import Resources, RunSpec, SkillSpec
+from skills.catalog import BUILTINS, needs
 
-AGENT_CONTAINER = "agent"
-# Built-in skills and the image each one ships in (`images/<name>/Dockerfile`).
-BUILTIN_IMAGES = {
-    "workspace": "workspace",
-    "memory": "memory",
-    "mcp": "mcp-bridge",
-    "kubectl": "kubectl",
-    "helm": "helm",
-}
+AGENT_CONTAINER = AGENT
 PROBE_PERIOD_S = 1
 PROBE_TIMEOUT_S = 5
 
@@ -81,7 +76,7 @@ def skill_container_name(skill: SkillSpec) -> str:
 
 
 def socket_path(skill: SkillSpec) -> str:
-    return f"{WORKSPACE}/.podium/sockets/{skill.name}.sock"
+    return Placement.pod().socket(skill.name)
 
 
 def secret_name(spec: RunSpec) -> str:
@@ -119,11 +114,6 @@ def config_map_name(spec: RunSpec) -> str:
     return f"{pod_name(spec)}-config"
 
 
-def _config_key(skill: SkillSpec) -> str:
-    assert skill.config is not None
-    return f"skill-{skill.name}-{Path(skill.config).name}"
-
-
 def _resources(res: Resources) -> dict[str, Any]:
     limits: dict[str, str] = {}
     if res.cpu is not None:
@@ -150,12 +140,16 @@ def _security_context() -> dict[str, Any]:
     }
 
 
-def _secret_env(spec: RunSpec, names: list[str]) -> list[dict[str, Any]]:
+def _env(spec: RunSpec, process: Process) -> list[dict[str, Any]]:
+    """The process's environment as a container's: plain values, then each name passed by
+    reference as a key of the run's Secret."""
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in process.env.items()]
     ref = secret_name(spec)
-    return [
+    env += [
         {"name": n, "valueFrom": {"secretKeyRef": {"name": ref, "key": n, "optional": True}}}
-        for n in names
+        for n in process.secret_env
     ]
+    return env
 
 
 def _tmp_volume(container: str) -> str:
@@ -165,8 +159,8 @@ def _tmp_volume(container: str) -> str:
 def _skill_image(skill: SkillSpec, options: RenderOptions) -> str:
     if skill.image:
         return skill.image
-    if skill.source in BUILTIN_IMAGES:
-        return options.image(BUILTIN_IMAGES[skill.source])
+    if skill.source in BUILTINS:
+        return options.image(BUILTINS[skill.source].image)
     if ".py:" in skill.source or skill.source.endswith(".py"):
         raise RenderError(
             f"skill {skill.name!r} ({skill.source}) needs an image: build one FROM "
@@ -176,50 +170,47 @@ def _skill_image(skill: SkillSpec, options: RenderOptions) -> str:
     return options.image("skill-base")  # a module:attr the skill base may already hold
 
 
+def _spec_mount() -> dict[str, Any]:
+    return {
+        "name": "config",
+        "mountPath": Placement.pod().run_spec,
+        "subPath": "run.json",
+        "readOnly": True,
+    }
+
+
 def _skill_container(spec: RunSpec, skill: SkillSpec, options: RenderOptions) -> dict[str, Any]:
     name = skill_container_name(skill)
-    args = ["skill", "serve", skill.source, "--socket", socket_path(skill)]
+    process = _skill_process(spec, skill, Placement.pod())
     mounts: list[dict[str, Any]] = [
         {"name": "workspace", "mountPath": WORKSPACE},
         {"name": _tmp_volume(name), "mountPath": "/tmp"},
-        {
-            "name": "config",
-            "mountPath": f"{CONFIG_DIR}/run.json",
-            "subPath": "run.json",
-            "readOnly": True,
-        },
+        _spec_mount(),
     ]
-    if skill.config:
-        path = f"{CONFIG_DIR}/{_config_key(skill)}"
+    if process.config is not None:
         mounts.append(
-            {"name": "config", "mountPath": path, "subPath": _config_key(skill), "readOnly": True}
+            {
+                "name": "config",
+                "mountPath": process.config,
+                "subPath": config_key(skill),
+                "readOnly": True,
+            }
         )
-        args += ["--config", path]
-    env: list[dict[str, Any]] = [
-        {"name": "PODIUM_WORKSPACE", "value": WORKSPACE},
-        {"name": "PODIUM_RUN_ID", "value": spec.run_id},
-        {"name": "PODIUM_SKILL_NAME", "value": skill.name},
-        {"name": "PODIUM_MEMORY_SCOPE", "value": spec.memory.scope},
-        # the policy the skill enforces: the read-only copy, never the workspace's
-        {"name": "PODIUM_RUN_SPEC", "value": f"{CONFIG_DIR}/run.json"},
-    ]
-    if skill.source == "memory":
-        env.append({"name": "PODIUM_MEMORY_DB", "value": f"{MEMORY_DIR}/memory.db"})
+    if "memory" in process.mounts:
         mounts.append({"name": "memory", "mountPath": MEMORY_DIR})
-    env += [{"name": k, "value": v} for k, v in sorted(skill.env.items())]
-    env += _secret_env(spec, skill.secret_env)
-    env += [
+    assert process.socket is not None
+    health = ["podium", "skill", "health", "--socket", process.socket]
+    keys = [
         _key_env(spec, CALL_TOKEN_ENV, call_token_secret(skill.name)),
         _key_env(spec, APPROVAL_KEY_ENV, APPROVAL_KEY_SECRET),
     ]
-    health = ["podium", "skill", "health", "--socket", socket_path(skill)]
     return {
         "name": name,
         "image": _skill_image(skill, options),
         "imagePullPolicy": "IfNotPresent",
         "command": ["podium"],
-        "args": args,
-        "env": env,
+        "args": list(process.args),
+        "env": [*_env(spec, process), *keys],
         "volumeMounts": mounts,
         "restartPolicy": "Always",  # a native sidecar: started before, stopped after the agent
         "startupProbe": {
@@ -235,29 +226,19 @@ def _skill_container(spec: RunSpec, skill: SkillSpec, options: RenderOptions) ->
 
 
 def _agent_container(spec: RunSpec, options: RenderOptions) -> dict[str, Any]:
-    env: list[dict[str, Any]] = [
-        {"name": "PODIUM_WORKSPACE", "value": WORKSPACE},
-        {"name": "PODIUM_RUN_ID", "value": spec.run_id},
-        {"name": "PODIUM_RUN_SPEC", "value": f"{CONFIG_DIR}/run.json"},
-    ]
-    env += _secret_env(spec, sorted(set(spec.model_env)))
-    env.append(_key_env(spec, CALL_TOKENS_ENV, AGENT_TOKENS_SECRET))  # no approval key
+    process = agent_process(spec, Placement.pod())
+    keys = [_key_env(spec, CALL_TOKENS_ENV, AGENT_TOKENS_SECRET)]  # no approval key
     return {
         "name": AGENT_CONTAINER,
         "image": spec.agent_image or options.image("agent"),
         "imagePullPolicy": "IfNotPresent",
         "command": ["podium"],
-        "args": ["agent", "--workspace", WORKSPACE],
-        "env": env,
+        "args": list(process.args),
+        "env": [*_env(spec, process), *keys],
         "volumeMounts": [
             {"name": "workspace", "mountPath": WORKSPACE},
             {"name": _tmp_volume(AGENT_CONTAINER), "mountPath": "/tmp"},
-            {
-                "name": "config",
-                "mountPath": f"{CONFIG_DIR}/run.json",
-                "subPath": "run.json",
-                "readOnly": True,
-            },
+            _spec_mount(),
         ],
         "resources": _resources(options.agent_resources),
         "securityContext": _security_context(),
@@ -279,7 +260,7 @@ def render_pod(spec: RunSpec, options: RenderOptions | None = None) -> dict[str,
         {"name": "config", "configMap": {"name": config_map_name(spec)}},
     ]
     volumes += [{"name": _tmp_volume(c["name"]), "emptyDir": {}} for c in [*sidecars, agent]]
-    if any(s.source == "memory" for s in spec.skills):
+    if any(needs(s.source, "memory-volume") for s in spec.skills):
         if options.memory_claim:
             volumes.append(
                 {"name": "memory", "persistentVolumeClaim": {"claimName": options.memory_claim}}
@@ -293,7 +274,7 @@ def render_pod(spec: RunSpec, options: RenderOptions | None = None) -> dict[str,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "activeDeadlineSeconds": deadline,
-        "terminationGracePeriodSeconds": 30,
+        "terminationGracePeriodSeconds": STOP_GRACE_S,
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": UID,
@@ -321,7 +302,7 @@ def render_config_map(spec: RunSpec) -> dict[str, Any]:
     for skill in spec.skills:
         if skill.config:
             try:
-                data[_config_key(skill)] = Path(skill.config).read_text(encoding="utf-8")
+                data[config_key(skill)] = Path(skill.config).read_text(encoding="utf-8")
             except OSError as exc:
                 raise RenderError(
                     f"skill {skill.name!r}: cannot read its config file "

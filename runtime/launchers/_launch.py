@@ -30,15 +30,18 @@ def make_launcher(
     keep: bool = False,
     namespace: str | None = None,
     keys: RunKeys | None = None,
+    image_prefix: str | None = None,
 ) -> Launcher:
     if backend == "kubernetes":
         from runtime.launchers.kubernetes import KubernetesLauncher
 
         return KubernetesLauncher(spec, workspace, namespace=namespace)
     if backend == "docker":
+        from runtime.kube import RenderOptions
         from runtime.launchers.docker import DockerLauncher
 
-        return DockerLauncher(spec, workspace=workspace, keep=keep, keys=keys)
+        options = RenderOptions(image_prefix=image_prefix) if image_prefix else RenderOptions()
+        return DockerLauncher(spec, workspace=workspace, keep=keep, keys=keys, options=options)
     from runtime.launchers.local import LocalLauncher
 
     return LocalLauncher(spec, workspace, keys=keys)
@@ -52,13 +55,14 @@ async def launch(
     keep: bool = False,
     namespace: str | None = None,
     prompt: Prompt | None = None,
+    image_prefix: str | None = None,
 ) -> int:
     """Run `spec` with a launcher, showing events; returns the process exit code.
 
     This process holds the run's approval key: calls that need a person's approval are
     asked with `prompt` (a terminal) and/or decided by `podium approve` from elsewhere."""
     keys = RunKeys.new(spec)
-    launcher = make_launcher(spec, workspace, backend, keep, namespace, keys)
+    launcher = make_launcher(spec, workspace, backend, keep, namespace, keys, image_prefix)
     approver = None
     if backend != "kubernetes":  # in a cluster the controller holds the run's keys
         spec.policy.resolve_approve(prompt is not None)

@@ -3,14 +3,18 @@
 Each skill is its own process serving gRPC on `WORKSPACE/.podium/sockets/NAME.sock`; the
 agent is one more process that finds them there. Each process gets only its own environment:
 a skill's secrets never reach the agent, the model's key never reaches a skill. Every child
-is stopped on every exit path (and dies with us even on SIGKILL, via PR_SET_PDEATHSIG).
+is stopped on every exit path, and dies with us even on SIGKILL: each child starts through a
+tiny exec shim (`DIE_WITH_PARENT`) that sets PR_SET_PDEATHSIG, checks we are still there,
+and execs the real command. (`preexec_fn` would do the same, but is unsafe while threads
+run, as in `podium demo`, where the scripted LLM server runs in a thread.)
+
+What each process gets (argv, environment) is `runtime.process`'s, as in a Pod.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import signal
@@ -25,16 +29,31 @@ from runtime.agent.events import RunError, RunResult
 from runtime.keys import RunKeys
 from runtime.launchers._follow import EVENT_LINE_LIMIT, follow
 from runtime.layout import RunPaths
-from runtime.process import child_env, skill_env
+from runtime.process import (
+    STOP_GRACE_S,
+    Placement,
+    Process,
+    agent_process,
+    child_env,
+    local_argv,
+    skill_process,
+)
 from runtime.spec import RunSpec
 
-STOP_GRACE_S = 10.0
+# argv: PARENT_PID PROGRAM ARG...; SIGTERM when the parent dies (even by SIGKILL), which
+# survives the exec. If the parent died before prctl, exit rather than outlive it.
+DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)\n"  # PR_SET_PDEATHSIG
+    "os.getppid() == int(sys.argv[1]) or sys.exit(70)\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM it when the launcher dies, even by SIGKILL."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def local_command(process: Process, python: str) -> list[str]:
+    """The exact command line a local process is started with: the shim, then the process."""
+    return [python, "-I", "-S", "-c", DIE_WITH_PARENT, str(os.getpid()),
+            *local_argv(process, python)]  # fmt: skip
 
 
 @dataclass
@@ -58,6 +77,7 @@ class LocalLauncher:
         self.spec.save(paths.spec)
         paths.result.unlink(missing_ok=True)
         keys = self.keys = self.keys or RunKeys.new(self.spec)
+        where = Placement.local(self.workspace)
         skills: dict[str, asyncio.subprocess.Process] = {}
         agent: asyncio.subprocess.Process | None = None
         log_files: list[TextIO] = []
@@ -66,16 +86,7 @@ class LocalLauncher:
                 log_file = (logs / f"{s.name}.log").open("w", encoding="utf-8")
                 log_files.append(log_file)
                 skills[s.name] = await self._spawn(
-                    [
-                        "-m",
-                        "runtime.cli",
-                        "skill",
-                        "serve",
-                        s.source,
-                        "--socket",
-                        str(paths.socket(s.name)),
-                    ],
-                    skill_env(self.spec, s, self.workspace),
+                    skill_process(self.spec, s, where),
                     stdout=log_file,
                     secrets=keys.for_skill(s.name),
                 )
@@ -83,8 +94,7 @@ class LocalLauncher:
             agent_log = (logs / "agent.log").open("w", encoding="utf-8")
             log_files.append(agent_log)
             agent = await self._spawn(
-                ["-m", "runtime.cli", "agent", "--workspace", str(self.workspace)],
-                child_env(self.spec.model_env, {"PODIUM_WORKSPACE": str(self.workspace)}),
+                agent_process(self.spec, where),
                 stdout=asyncio.subprocess.PIPE,
                 stderr=agent_log,
                 secrets=keys.for_agent(),
@@ -112,8 +122,7 @@ class LocalLauncher:
 
     async def _spawn(
         self,
-        args: list[str],
-        env: dict[str, str],
+        process: Process,
         *,
         stdout: Any,
         stderr: Any = asyncio.subprocess.STDOUT,
@@ -121,22 +130,20 @@ class LocalLauncher:
     ) -> asyncio.subprocess.Process:
         # Secrets go through a pipe read once by the child (protos.handoff), never through
         # its environment, which same-user processes can read until it makes itself
-        # non-dumpable.
+        # non-dumpable. The exec shim keeps the pipe open across its exec.
         read_end, write_end = os.pipe()
         try:
             with os.fdopen(write_end, "wb") as pipe:
                 pipe.write(json.dumps(secrets).encode())
             return await asyncio.create_subprocess_exec(
-                self.python,
-                *args,
-                env={**env, SECRETS_FD_ENV: str(read_end)},
+                *local_command(process, self.python),
+                env={**child_env(process.secret_env, process.env), SECRETS_FD_ENV: str(read_end)},
                 stdout=stdout,
                 stderr=stderr,
                 stdin=asyncio.subprocess.DEVNULL,
                 cwd=self.workspace,
                 limit=EVENT_LINE_LIMIT,
                 start_new_session=True,  # Ctrl-C reaches us only; we stop children in order
-                preexec_fn=_die_with_parent,
                 pass_fds=(read_end,),
             )
         finally:
@@ -159,7 +166,8 @@ class LocalLauncher:
                 reported.add(item.name)
                 yield self._exited(item.name, item.code)
                 if not ready:  # fail fast rather than wait out the readiness timeout
-                    agent.send_signal(signal.SIGTERM)
+                    with contextlib.suppress(ProcessLookupError):  # it may be gone already
+                        agent.send_signal(signal.SIGTERM)
                     await agent.wait()
                     RunResult(
                         "failed",

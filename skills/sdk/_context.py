@@ -12,8 +12,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from protos import skill_pb2 as pb
+from skills.sdk._run_spec import run_spec
 
 # How long a child gets between SIGTERM and SIGKILL when its call is cancelled or times out.
 KILL_GRACE_S = 2.0
@@ -79,6 +81,12 @@ class Context:
         rel = str(Path(path).resolve().relative_to(self.workspace.resolve()))
         self.artifacts.append(rel)
         return rel
+
+    @property
+    def run_spec(self) -> dict[str, Any]:
+        """The run spec of the run this skill serves (run.json as JSON; `{}` outside a run):
+        e.g. `ctx.run_spec["policy"]["deny_tools"]`."""
+        return run_spec()
 
     def remaining(self) -> float | None:
         """Seconds left before the call's deadline, or None when there is none."""

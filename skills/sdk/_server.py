@@ -25,6 +25,7 @@ from protos import skill_pb2_grpc as pb_grpc
 from protos.handoff import make_undumpable
 from skills.sdk._context import Context
 from skills.sdk._guard import Guard
+from skills.sdk._run_spec import run_spec
 from skills.sdk._skill import Skill
 
 # Linux's limit for a Unix socket path (sun_path is 108 bytes, including the NUL).
@@ -131,7 +132,9 @@ async def serve(
     if (socket is None) == (port is None):
         raise ValueError("give exactly one of socket or port")
     workspace = workspace or Path(os.environ.get("PODIUM_WORKSPACE", "/workspace"))
-    run_id = run_id or os.environ.get("PODIUM_RUN_ID", "local")
+    # The run's spec is read (and checked) before serving: tools see it as `ctx.run_spec`.
+    spec = run_spec()
+    run_id = run_id or os.environ.get("PODIUM_RUN_ID") or str(spec.get("run_id") or "local")
     if socket is not None and len(str(socket.absolute())) > MAX_SOCKET_PATH:
         raise ValueError(
             f"socket path is longer than {MAX_SOCKET_PATH} bytes: {socket} "

@@ -28,14 +28,14 @@ def build_parser(prog: str = "podium skill") -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="skill_command", required=True)
     serve = sub.add_parser("serve", help="serve a skill over gRPC")
     serve.add_argument("spec", help="built-in name, MODULE:ATTR or file.py:ATTR")
-    where = serve.add_mutually_exclusive_group(required=True)
-    where.add_argument("--socket", type=Path, help="serve on this Unix socket")
-    where.add_argument("--port", type=int, help="serve on this TCP port instead (0: a free one)")
-    serve.add_argument("--host", default="127.0.0.1", help="address for --port (default 127.0.0.1)")
-    serve.add_argument("--config", type=Path, help="the skill's config file")
+    where = serve.add_mutually_exclusive_group()
+    where.add_argument("--socket", type=Path, help="Unix socket (default: $PODIUM_SKILL_SOCKET)")
+    where.add_argument("--port", type=int, help="serve on TCP instead")
+    serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument(
-        "--workspace", type=Path, help="the run's workspace (sets PODIUM_WORKSPACE for the skill)"
+        "--config", type=Path, help="the skill's config file (default: $PODIUM_SKILL_CONFIG)"
     )
+    serve.add_argument("--workspace", type=Path, help="default: $PODIUM_WORKSPACE")
     health = sub.add_parser("health", help="exit 0 when the skill answers SERVING")
     health.add_argument("--socket", type=Path, required=True, help="the skill's Unix socket")
     health.add_argument(
@@ -71,9 +71,17 @@ def _serve(args: argparse.Namespace, builtins: Mapping[str, str], prog: str) -> 
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    socket = args.socket
+    if socket is None and args.port is None:
+        named = os.environ.get("PODIUM_SKILL_SOCKET")
+        if not named:
+            print(f"{prog} serve: give --socket or --port (or set PODIUM_SKILL_SOCKET)",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        socket = Path(named)
     try:
         skill = load_skill(args.spec, builtins)
-        asyncio.run(serve(skill, socket=args.socket, port=args.port, host=args.host))
+        asyncio.run(serve(skill, socket=socket, port=args.port, host=args.host))
     except (SkillLoadError, ValueError) as exc:
         print(f"{prog} serve: {exc}", file=sys.stderr)
         return 2

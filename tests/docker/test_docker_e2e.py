@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from runtime.layout import RunPaths
 from runtime.mock_llm import MockLLMServer
 from runtime.mock_llm.script import Script
 from runtime.spec import RunSpec, Sandbox, SkillSpec
-from skills.catalog import load_skill
+from skills.serve import load_skill
 from tests.docker.conftest import ROOT, docker, leftovers
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -257,15 +256,15 @@ def test_ctrl_c_removes_every_container(
         env = {**os.environ, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "scripted"}
         with subprocess.Popen(
             [sys.executable, "-m", "runtime.cli", "run", "--spec", str(spec_file), "--json",
-             "--backend", "docker", "--workspace", str(workspace / "run")],
+             "--backend", "docker", "--workspace", str(workspace / "run"),
+             "--image-prefix", images.image_prefix],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         ) as proc:  # fmt: skip
             assert proc.stdout is not None and proc.stderr is not None
             try:
                 for line in proc.stdout:  # wait until the agent is asking the model
-                    if json.loads(line)["type"] == "skills_ready":
+                    if json.loads(line)["type"] == "model_request":
                         break
-                time.sleep(0.5)
                 proc.send_signal(signal.SIGINT)
                 code = proc.wait(timeout=60)
             finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -93,8 +94,10 @@ def test_skills_are_native_sidecars_probed_with_podium_health(tmp_path: Path) ->
             sock,
         ]
         assert c["command"] == ["podium"]
-        assert c["args"][:2] == ["skill", "serve"]
-        assert c["args"][3:5] == ["--socket", sock]
+        assert c["args"][:2] == ["skill", "serve"] and len(c["args"]) == 3
+        env = {e["name"]: e.get("value") for e in c["env"]}
+        assert env["PODIUM_SKILL_SOCKET"] == sock and env["PODIUM_SKILL_NAME"] == name
+        assert env["PODIUM_RUN_SPEC"] == "/etc/podium/run.json"
     (agent,) = pod["spec"]["containers"]
     assert agent["name"] == "agent"
     assert [agent["command"], agent["args"]] == [["podium"], ["agent", "--workspace", "/workspace"]]
@@ -172,7 +175,7 @@ def test_resources_memory_volume_and_config_files(tmp_path: Path) -> None:
     no_claim = render_pod(spec, RenderOptions(memory_claim=None))
     assert {"name": "memory", "emptyDir": {}} in no_claim["spec"]["volumes"]
     mcp = by_name["skill-mcp"]
-    config_path = mcp["args"][mcp["args"].index("--config") + 1]
+    config_path = next(e["value"] for e in mcp["env"] if e["name"] == "PODIUM_SKILL_CONFIG")
     mount = next(m for m in mcp["volumeMounts"] if m["mountPath"] == config_path)
     config_map = render_config_map(spec)
     assert json.loads(config_map["data"][mount["subPath"]]) == {
@@ -183,19 +186,36 @@ def test_resources_memory_volume_and_config_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("skill", "message"),
+    ("skill", "build", "message"),
     [
-        (SkillSpec(name="x", source="x.py:skill"), "needs an image"),
-        (SkillSpec(name="x", source="workspace", resources=Resources(memory="lots")), "bad memory"),
-        (SkillSpec(name="x", source="workspace", resources=Resources(cpu="1Gi")), "bad CPU"),
-        (SkillSpec(name="x", source="mcp", config="/nonexistent/servers.json"), "config file"),
+        (SkillSpec(name="x", source="x.py:skill"), render_pod, "needs an image"),
+        (
+            SkillSpec(name="x", source="workspace", resources=Resources(memory="lots")),
+            render_pod,
+            "bad memory",
+        ),
+        (
+            SkillSpec(name="x", source="workspace", resources=Resources(cpu="1Gi")),
+            render_pod,
+            "bad CPU",
+        ),
+        (
+            SkillSpec(name="x", source="mcp", config="/nonexistent/servers.json"),
+            render_config_map,
+            "config file",
+        ),
     ],
 )
-def test_bad_specs_get_clear_errors(skill: SkillSpec, message: str) -> None:
-    spec = RunSpec(task="t", skills=[skill])
+def test_bad_specs_get_clear_errors(
+    skill: SkillSpec, build: Callable[[RunSpec], object], message: str
+) -> None:
     with pytest.raises(RenderError, match=message):
-        render_pod(spec)
-        render_config_map(spec)
+        build(RunSpec(task="t", skills=[skill]))
+
+
+def test_a_skill_that_does_not_exist_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown skill 'helm'"):
+        SkillSpec(name="helm", source="helm")
 
 
 def test_quantities() -> None:
