@@ -43,8 +43,8 @@ def _writable(folder: Path) -> bool:
 
 
 def check_skill_source(source: str, flag: str) -> None:
-    from skills.serve import check_skill
     from skills.sdk.cli import SkillLoadError
+    from skills.serve import check_skill
 
     try:
         check_skill(source)
