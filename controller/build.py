@@ -303,10 +303,11 @@ def _config_map(run: AgentRun, tr: Translation, pod: dict[str, Any]) -> dict[str
     cm["data"]["run.json"] = tr.spec.model_dump_json(indent=2, exclude_none=True)
     by_name = {s.name: s for s in tr.skills}
     for container in pod["spec"]["initContainers"]:
-        args: list[str] = container.get("args", [])
-        if "--config" not in args:
+        # runtime.process gives a skill its config file's path in PODIUM_SKILL_CONFIG.
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        path = env.get("PODIUM_SKILL_CONFIG")
+        if not path:
             continue
-        path = args[args.index("--config") + 1]
         mount = next(m for m in container["volumeMounts"] if m["mountPath"] == path)
         skill = by_name[container["name"].removeprefix("skill-")]
         cm["data"][mount["subPath"]] = skill.config or ""

@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from runtime.agent.skill_client import GrpcSkillClient
-from skills.serve import load_skill
 from skills.helm import (
     helm_diff,
     helm_get_values,
@@ -37,6 +36,7 @@ from skills.helm import (
     skill,
 )
 from skills.sdk import Context, ToolError, serve
+from skills.serve import load_skill
 from tests._fake_kube import TOKEN, FakeKube, fake_kube
 
 pytestmark = pytest.mark.anyio

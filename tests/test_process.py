@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from runtime.kube import render_pod
+from protos.handoff import SECRETS_FD_ENV
+from runtime.kube import render_pod, secret_name
 from runtime.launchers.local import LocalLauncher
 from runtime.process import BASE_ENV, Placement, config_key
 from runtime.spec import MODEL_ENV, RunSpec, SkillSpec
@@ -93,13 +94,20 @@ def from_pod(spec: RunSpec) -> dict[str, dict[str, Any]]:
     for c in [*pod["initContainers"], *pod["containers"]]:
         assert c["command"] == ["podium"]
         name = c["name"].removeprefix("skill-")
-        plain = {e["name"]: neutral(e["value"], pairs) for e in c["env"] if "value" in e}
-        refs = {e["name"] for e in c["env"] if "valueFrom" in e}
-        for e in c["env"]:
+        # The run's keys (call tokens, approval key) live in Secrets of their own; locally the
+        # launcher hands them over through a pipe (protos.handoff), not the environment.
+        env = [e for e in c["env"] if "value" in e or _run_secret(e, spec)]
+        plain = {e["name"]: neutral(e["value"], pairs) for e in env if "value" in e}
+        refs = {e["name"] for e in env if "valueFrom" in e}
+        for e in env:
             if "valueFrom" in e:  # by reference: the run's Secret, key = the variable's name
                 assert e["valueFrom"]["secretKeyRef"]["key"] == e["name"]
         seen[name] = {"args": [neutral(a, pairs) for a in c["args"]], "env": plain, "refs": refs}
     return seen
+
+
+def _run_secret(item: dict[str, Any], spec: RunSpec) -> bool:
+    return item["valueFrom"]["secretKeyRef"]["name"] == secret_name(spec)
 
 
 def from_processes(spec: RunSpec, workspace: Path, python: Path) -> dict[str, dict[str, Any]]:
@@ -114,7 +122,7 @@ def from_processes(spec: RunSpec, workspace: Path, python: Path) -> dict[str, di
         data = json.loads(got.read_text())
         env: dict[str, str] = data["env"]
         refs = {n for n in SECRETS if n in env}
-        launcher_own = {*BASE_ENV, *refs, "PYTHONUNBUFFERED", "PYTHONSAFEPATH"}
+        launcher_own = {*BASE_ENV, *refs, "PYTHONUNBUFFERED", "PYTHONSAFEPATH", SECRETS_FD_ENV}
         plain = {k: neutral(v, pairs) for k, v in env.items() if k not in launcher_own}
         name = got.stem.removeprefix("got-")
         args = [neutral(a, pairs) for a in data["args"]]

@@ -214,8 +214,8 @@ def test_bad_specs_get_clear_errors(
 
 
 def test_a_skill_that_does_not_exist_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown skill 'helm'"):
-        SkillSpec(name="helm", source="helm")
+    with pytest.raises(ValueError, match="unknown skill 'nosuch'"):
+        SkillSpec(name="nosuch", source="nosuch")
 
 
 def test_quantities() -> None:

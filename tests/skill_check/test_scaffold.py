@@ -21,11 +21,6 @@ def new(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(
-    reason="its check runs `podium skill serve` with only PODIUM_SKILL_SOCKET, which serve reads "
-    "once issue 8's process contract lands",
-    strict=True,
-)
 def test_python_scaffold_passes_its_test_and_the_check(tmp_path: Path) -> None:
     out = new(tmp_path, "word-tools")
     assert out.returncode == 0, out.stderr
