@@ -84,8 +84,10 @@ class Servicer(pb_grpc.SkillServicer):
         if not isinstance(args, dict) or set(args) != {"text"} or not isinstance(args["text"], str):
             yield result("bad arguments", kinds.INVALID_ARGUMENTS)
             return
+        if "crash-on-cancel" in MODES:  # the checker cancels after this first event
+            yield pb.InvokeEvent(progress=pb.Progress(progress=0, total=1, message="working"))
         try:
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(1.0 if "crash-on-cancel" in MODES else 0.3)
         except asyncio.CancelledError:
             if "crash-on-cancel" in MODES:
                 os._exit(3)  # a sidecar that dies when a call is cancelled
