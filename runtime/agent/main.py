@@ -29,7 +29,9 @@ from runtime.agent.skill_client import SkillNotReadyError, connect_skills
 from runtime.layout import RunPaths
 from runtime.spec import RunSpec
 
-TERMINATION_LOG = Path("/dev/termination-log")
+TERMINATION_LOG = Path(os.environ.get("PODIUM_TERMINATION_LOG") or "/dev/termination-log")
+"""Where the kubelet reads the termination message (PODIUM_TERMINATION_LOG: a test kubelet
+running the agent as a local process)."""
 log = logging.getLogger("podium.agent")
 
 
