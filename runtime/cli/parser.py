@@ -8,6 +8,7 @@ from pathlib import Path
 
 # Subcommands that hand the rest of the command line to another module's `main(argv)`.
 DELEGATED = {
+    "skills": ("skills.listing", "list the built-in skills and their tools"),
     "skill": ("skills.serve", "serve or probe a skill: `podium skill serve SPEC --socket PATH`"),
     "memory": ("skills.memory.cli", "search, list, export, import and stats on a memory DB"),
     "mcp": ("mcp_bridge.cli", "inspect MCP servers: `podium mcp tools servers.json`"),
