@@ -36,6 +36,7 @@ __all__ = [
     "Placement",
     "Process",
     "agent_process",
+    "check_local",
     "child_env",
     "config_key",
     "local_argv",
@@ -123,6 +124,11 @@ class Process:
     """The skill's config file."""
     mounts: tuple[str, ...] = ()
     """What the process needs mounted beyond the workspace and run.json: `memory`."""
+    command: tuple[str, ...] = ()
+    """Locally, a program of the skill's own instead of `podium ARGS` (the spec's `command`)."""
+    own_entrypoint: bool = False
+    """In a container, the image's own entrypoint runs: a sidecar with no Python `source`
+    (no `podium` command, no `podium skill health` probe)."""
 
 
 def config_key(skill: SkillSpec) -> str:
@@ -155,12 +161,14 @@ def skill_process(spec: RunSpec, skill: SkillSpec, where: Placement) -> Process:
         env["PODIUM_SKILL_CONFIG"] = config
     return Process(
         name=skill.name,
-        args=("skill", "serve", skill.source),
+        args=() if skill.source is None else ("skill", "serve", skill.source),
         env=env,
         secret_env=tuple(skill.secret_env),
         socket=socket,
         config=config,
         mounts=mounts,
+        command=tuple(skill.command or ()),
+        own_entrypoint=skill.source is None,
     )
 
 
@@ -183,8 +191,27 @@ def processes(spec: RunSpec, where: Placement) -> list[Process]:
 
 
 def local_argv(process: Process, python: str) -> list[str]:
-    """The `podium` command line of a process, run with this Python (`python -m runtime.cli`)."""
+    """The command line of a local process: its own `command`, or `podium ARGS` run with this
+    Python (`python -m runtime.cli`)."""
+    if process.command:
+        return list(process.command)
+    if not process.args:
+        raise ValueError(local_problem(process.name))
     return [python, "-m", "runtime.cli", *process.args]
+
+
+def local_problem(skill: str) -> str:
+    return (
+        f"skill {skill!r} has only an image: the local backend needs a `command` (or a "
+        "Python `source`); or run it with --backend docker"
+    )
+
+
+def check_local(spec: RunSpec) -> None:
+    """ValueError when a skill cannot run as a local process."""
+    for skill in spec.skills:
+        if skill.source is None and not skill.command:
+            raise ValueError(local_problem(skill.name))
 
 
 def child_env(names: Sequence[str], extra: Mapping[str, str]) -> dict[str, str]:

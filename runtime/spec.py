@@ -15,7 +15,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from protos.policy import Action, ApproveMode, ToolPolicy
 from runtime._validation import SpecError, explain, read_data
@@ -46,10 +53,17 @@ class Resources(_Strict):
 class SkillSpec(_Strict):
     name: str
     """Instance name: the socket is `sockets/NAME.sock`, the container `skill-NAME`."""
-    source: str
-    """A built-in skill (`workspace`, `memory`, `mcp`...), `module:attr` or `file.py:attr`."""
+    source: str | None = None
+    """A Python skill: a built-in (`workspace`, `memory`, `mcp`...), `module:attr` or
+    `file.py:attr`, served by `podium skill serve`. None for a sidecar in another language,
+    which has a `command` (local backend) and/or an `image` (its own entrypoint runs)."""
+    command: list[str] | None = None
+    """Local backend: the program (and arguments; never a shell string) that serves this
+    skill, instead of `podium skill serve SOURCE`. It gets the launch contract's environment
+    (protos/README.md) and the workspace as its working directory."""
     image: str | None = None
-    """Container image for docker/kubernetes; built-ins default to Podium's own images."""
+    """Container image for docker/kubernetes; built-ins default to Podium's own images. With
+    no `source`, the image's own entrypoint runs (no `podium` needed inside it)."""
     config: str | None = None
     """A config file for the skill (the MCP bridge's servers.json); given as PODIUM_SKILL_CONFIG."""
     env: dict[str, str] = Field(default_factory=dict)
@@ -66,13 +80,29 @@ class SkillSpec(_Strict):
 
     @field_validator("source")
     @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in BUILTINS and ":" not in value:
+    def _known(cls, value: str | None) -> str | None:
+        if value is not None and value not in BUILTINS and ":" not in value:
             raise ValueError(
                 f"unknown skill {value!r}: use a built-in ({', '.join(sorted(BUILTINS))}), "
                 "MODULE:ATTR or path/to/file.py:ATTR"
             )
         return value
+
+    @field_validator("command")
+    @classmethod
+    def _argv(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and (not value or not all(value)):
+            raise ValueError("command must be a non-empty list of non-empty arguments")
+        return value
+
+    @model_validator(mode="after")
+    def _runnable(self) -> SkillSpec:
+        if self.source is None and self.command is None and self.image is None:
+            raise ValueError(
+                f"skill {self.name!r} needs a `source` (a Python skill), a `command` (any "
+                "program, for the local backend) or an `image` (docker/kubernetes)"
+            )
+        return self
 
     @field_validator("name")
     @classmethod

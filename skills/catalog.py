@@ -61,9 +61,9 @@ BUILTIN: dict[str, str] = {name: b.target for name, b in BUILTINS.items()}
 """Built-in name -> `MODULE:ATTR` (what the SDK's loader takes)."""
 
 
-def needs(source: str, need: Need) -> bool:
+def needs(source: str | None, need: Need) -> bool:
     """Whether the skill a spec's `source` names is a built-in with this need."""
-    builtin = BUILTINS.get(source)
+    builtin = BUILTINS.get(source) if source is not None else None
     return builtin is not None and need in builtin.needs
 
 

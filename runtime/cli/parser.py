@@ -47,6 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SPEC",
         help="built-in name, MODULE:ATTR or file.py:ATTR; NAME=SPEC to rename",
     )
+    run.add_argument(
+        "--skill-command",
+        action="append",
+        default=[],
+        metavar="NAME=ARGV",
+        help="a sidecar in any language, started locally as this argument list (a JSON array), "
+        """e.g. 'ts=["node", "server.js"]' (see protos/README.md)""",
+    )
     run.add_argument("--mcp", metavar="FILE", help="MCP servers config (adds the mcp skill)")
     run.add_argument(
         "--mcp-allow-no-tools",

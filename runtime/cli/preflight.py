@@ -63,7 +63,8 @@ def check_spec(spec: RunSpec, *, model_flag: str, skill_flags: dict[str, str]) -
         raise UsageError(f"{model_flag}: {exc}") from None
     for skill in spec.skills:
         flag = skill_flags.get(skill.name, f"skill {skill.name!r}")
-        check_skill_source(skill.source, flag)
+        if skill.source is not None:
+            check_skill_source(skill.source, flag)
         if skill.source == "mcp":
             _check_mcp(skill, flag)
         if skill.source == "memory":

@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from runtime.cli.preflight import UsageError
 
@@ -49,6 +49,7 @@ def build_spec(args: argparse.Namespace) -> _Built:
         if not isinstance(data, dict):
             raise UsageError(f"{where}: expected a mapping of fields (task, model, skills, ...)")
         base = dict(data)  # pyright: ignore[reportUnknownArgumentType]
+        _pin_spec_commands(base, args.spec.parent)
     flags: dict[str, str] = {}
     if args.task is not None:
         base["task"], flags["task"] = args.task, "TASK"
@@ -59,6 +60,7 @@ def build_spec(args: argparse.Namespace) -> _Built:
     skills: list[Any] = list(base.get("skills") or [])
     skill_flags: dict[str, str] = {}
     added = [(f"--skill {text}", _skill_entry(text)) for text in args.skill]
+    added += [(f"--skill-command {t}", _command_entry(t)) for t in args.skill_command]
     if args.mcp:
         added.append((f"--mcp {args.mcp}", {"name": "mcp", "source": "mcp", "config": args.mcp}))
     if not added and not skills:
@@ -128,6 +130,48 @@ def _skill_entry(text: str) -> dict[str, Any]:
     return {"name": name or default_name(source), "source": source}
 
 
+def _command_entry(text: str) -> dict[str, Any]:
+    """`NAME=["program", "arg", ...]`: a sidecar started locally as that argument list."""
+    import json
+
+    name, sep, argv = text.partition("=")
+    try:
+        parsed: object = json.loads(argv) if sep else None
+    except json.JSONDecodeError:
+        parsed = None
+    items = cast(list[object], parsed) if isinstance(parsed, list) else []
+    command = [a for a in items if isinstance(a, str)]
+    if not name or not command or len(command) != len(items):
+        raise UsageError(
+            f"--skill-command {text!r}: give NAME=ARGV with ARGV a JSON array of strings, "
+            """e.g. 'ts=["node", "server.js"]'"""
+        )
+    return {"name": name, "command": _pin_paths(command, Path.cwd())}
+
+
+def _pin_spec_commands(base: dict[str, Any], folder: Path) -> None:
+    """A spec's relative paths are relative to the spec file."""
+    for skill in cast(list[Any], base.get("skills") or []):
+        if isinstance(skill, dict):
+            entry = cast(dict[str, Any], skill)
+            command: object = entry.get("command")
+            items = cast(list[object], command) if isinstance(command, list) else []
+            argv = [a for a in items if isinstance(a, str)]
+            if argv and len(argv) == len(items):
+                entry["command"] = _pin_paths(argv, folder)
+
+
+def _pin_paths(argv: list[str], base: Path) -> list[str]:
+    """Skills run with the workspace as cwd: arguments naming existing files relative to
+    `base` become absolute (without resolving symlinks, so a venv's python stays itself)."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        candidate = base / arg
+        relative = bool(arg) and not Path(arg).is_absolute() and ("/" in arg or i > 0)
+        out.append(str(candidate.absolute()) if relative and candidate.exists() else arg)
+    return out
+
+
 def spec_from_args(args: argparse.Namespace) -> RunSpec:
     """The checked run spec (kept for callers that only want the spec)."""
     built = build_spec(args)
@@ -141,6 +185,13 @@ def _preflight(args: argparse.Namespace, built: _Built) -> None:
     if args.workspace is not None:
         check_workspace(args.workspace)
     check_spec(built.spec, model_flag=built.model_flag, skill_flags=built.skill_flags)
+    if args.backend == "local":
+        from runtime.process import check_local
+
+        try:
+            check_local(built.spec)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:

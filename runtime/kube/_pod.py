@@ -159,6 +159,11 @@ def _tmp_volume(container: str) -> str:
 def _skill_image(skill: SkillSpec, options: RenderOptions) -> str:
     if skill.image:
         return skill.image
+    if skill.source is None:
+        raise RenderError(
+            f"skill {skill.name!r} has no Python source, so it needs an `image` for "
+            "docker/kubernetes (its own entrypoint runs; see protos/README.md)"
+        )
     if skill.source in BUILTINS:
         return options.image(BUILTINS[skill.source].image)
     if ".py:" in skill.source or skill.source.endswith(".py"):
@@ -199,26 +204,34 @@ def _skill_container(spec: RunSpec, skill: SkillSpec, options: RenderOptions) ->
     if "memory" in process.mounts:
         mounts.append({"name": "memory", "mountPath": MEMORY_DIR})
     assert process.socket is not None
-    health = ["podium", "skill", "health", "--socket", process.socket]
     keys = [
         _key_env(spec, CALL_TOKEN_ENV, call_token_secret(skill.name)),
         _key_env(spec, APPROVAL_KEY_ENV, APPROVAL_KEY_SECRET),
     ]
-    return {
+    container: dict[str, Any] = {
         "name": name,
         "image": _skill_image(skill, options),
         "imagePullPolicy": "IfNotPresent",
-        "command": ["podium"],
-        "args": list(process.args),
+    }
+    if not process.own_entrypoint:
+        container |= {"command": ["podium"], "args": list(process.args)}
+    container |= {
         "env": [*_env(spec, process), *keys],
         "volumeMounts": mounts,
         "restartPolicy": "Always",  # a native sidecar: started before, stopped after the agent
-        "startupProbe": {
+    }
+    # A sidecar from its own image gets no probe: Kubernetes' gRPC probes speak TCP only and
+    # an exec probe would need a program inside the image; the agent waits for every skill's
+    # socket and SERVING health answer before its first turn (protos/README.md).
+    if not process.own_entrypoint:
+        health = ["podium", "skill", "health", "--socket", process.socket]
+        container["startupProbe"] = {
             "exec": {"command": health},
             "periodSeconds": PROBE_PERIOD_S,
             "timeoutSeconds": PROBE_TIMEOUT_S,
             "failureThreshold": max(1, math.ceil(spec.limits.readiness_timeout_s)),
-        },
+        }
+    return container | {
         "resources": _resources(skill.resources),
         "securityContext": _security_context(),
         "terminationMessagePolicy": "FallbackToLogsOnError",

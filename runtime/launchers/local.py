@@ -46,7 +46,7 @@ DIE_WITH_PARENT = (
     "import ctypes, os, signal, sys\n"
     "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)\n"  # PR_SET_PDEATHSIG
     "os.getppid() == int(sys.argv[1]) or sys.exit(70)\n"
-    "os.execv(sys.argv[2], sys.argv[2:])\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"  # a skill's own command: found on its PATH
 )
 
 
