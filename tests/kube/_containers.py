@@ -82,12 +82,14 @@ class LocalContainer:
                 "the local test kubelet needs a command (it cannot read an image's entrypoint)",
             )
         venv_bin = str(Path(sys.executable).parent)
+        # A path is the container's (mapped to its host folder); a bare name is looked up on
+        # the host, and never mapped: the checkout may itself live under a mounted path (/tmp).
         exe = (
-            command[0]
+            self.map(command[0])
             if "/" in command[0]
             else shutil.which(command[0], path=f"{venv_bin}:{os.environ.get('PATH', '')}")
         )
-        if exe is None or not Path(self.map(exe)).exists():
+        if exe is None or not Path(exe).exists():
             raise StartError(
                 "RunContainerError", f'exec: "{command[0]}": executable file not found in $PATH'
             )
@@ -102,7 +104,7 @@ class LocalContainer:
         }
         cwd = self.map(c["workingDir"]) if c.get("workingDir") else str(home)
         self.proc = await asyncio.create_subprocess_exec(
-            self.map(exe),
+            exe,
             *[self.map(a) for a in command[1:]],
             env=env,
             cwd=cwd,
