@@ -20,8 +20,8 @@ from runtime.spec import MODEL_ENV, RunSpec, SkillSpec
 
 # Stands in for the Python the launcher starts: the exec shim's own start is passed through
 # to the real Python; the process itself (`-m runtime.cli ...`) records what it got and exits.
-# Each waits until the others have recorded too (the launcher stops the skills once the agent
-# is done, and the agent when a skill ends first); the agent knows the skills from its spec.
+# Each waits until every other process has recorded too (the launcher stops the skills once
+# the agent is done, and everything when a skill ends first); all know the run from its spec.
 RECORDER = f"""#!{sys.executable}
 import json, os, sys, time
 if sys.argv[1:3] != ["-m", "runtime.cli"]:
@@ -30,10 +30,8 @@ name = os.environ.get("PODIUM_SKILL_NAME", "agent")
 with open(f".got-{{name}}", "w") as f:
     json.dump({{"args": sys.argv[3:], "env": dict(os.environ)}}, f)
 os.rename(f".got-{{name}}", f"got-{{name}}.json")
-others = ["agent"]
-if name == "agent":
-    with open(os.environ["PODIUM_RUN_SPEC"]) as f:
-        others = [s["name"] for s in json.load(f)["skills"]]
+with open(os.environ["PODIUM_RUN_SPEC"]) as f:
+    others = ["agent", *(s["name"] for s in json.load(f)["skills"])]
 end = time.monotonic() + 30
 while time.monotonic() < end and not all(os.path.exists(f"got-{{o}}.json") for o in others):
     time.sleep(0.01)

@@ -31,11 +31,13 @@ def build_parser(prog: str = "podium skill") -> argparse.ArgumentParser:
     where = serve.add_mutually_exclusive_group()
     where.add_argument("--socket", type=Path, help="Unix socket (default: $PODIUM_SKILL_SOCKET)")
     where.add_argument("--port", type=int, help="serve on TCP instead")
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--host", default="127.0.0.1", help="with --port: the address to bind")
     serve.add_argument(
         "--config", type=Path, help="the skill's config file (default: $PODIUM_SKILL_CONFIG)"
     )
-    serve.add_argument("--workspace", type=Path, help="default: $PODIUM_WORKSPACE")
+    serve.add_argument(
+        "--workspace", type=Path, help="the run's workspace (default: $PODIUM_WORKSPACE)"
+    )
     health = sub.add_parser("health", help="exit 0 when the skill answers SERVING")
     health.add_argument("--socket", type=Path, required=True, help="the skill's Unix socket")
     health.add_argument(
