@@ -231,10 +231,16 @@ class DockerLauncher:
         self._seeded = True
 
     async def _wait_healthy(self, container: dict[str, Any]) -> None:
-        """Run the startup probe until it passes, as the kubelet would (but polled faster)."""
-        probe = container["startupProbe"]
+        """Run the startup probe until it passes, as the kubelet would (but polled faster).
+        A sidecar without a probe (its image's own entrypoint, protos/README.md) counts as
+        started once it runs, as in a kubelet: the agent's own wait for its socket and
+        SERVING health is its readiness check, so nothing is exec'd inside its image."""
         name = self._plan_().container(container["name"])
         skill = container["name"].removeprefix("skill-")
+        probe = container.get("startupProbe")
+        if probe is None:
+            await self._ensure_running(name, skill)
+            return
         deadline = time.monotonic() + probe["periodSeconds"] * probe["failureThreshold"]
         while True:
             out = await self._docker(
@@ -243,15 +249,18 @@ class DockerLauncher:
             )  # fmt: skip
             if out.code == 0:
                 return
-            state = await self._docker(
-                "inspect", "--format", "{{.State.Running}} {{.State.ExitCode}}", name
-            )
-            running, code = state.stdout.split()
-            if running != "true":
-                raise _SkillFailedError(skill, int(code), await self._log_tail(name))
+            await self._ensure_running(name, skill)
             if time.monotonic() > deadline:
                 raise _SkillFailedError(skill, None, await self._log_tail(name))
             await asyncio.sleep(0.2)
+
+    async def _ensure_running(self, name: str, skill: str) -> None:
+        state = await self._docker(
+            "inspect", "--format", "{{.State.Running}} {{.State.ExitCode}}", name
+        )
+        running, code = state.stdout.split()
+        if running != "true":
+            raise _SkillFailedError(skill, int(code), await self._log_tail(name))
 
     # ------------------------------------------------------------ the agent
 

@@ -55,3 +55,66 @@ def test_the_image_passes_podium_skill_check(ts_image: str) -> None:
     assert report["skill"] == "typescript-example" and report["target"] == f"image {ts_image}"
     sigterm = next(f for f in report["findings"] if f["check"] == "SIGTERM")
     assert sigterm["status"] == "pass"  # node as PID 1 handles SIGTERM itself: no --init needed
+
+
+@pytest.fixture(scope="module")
+def agent_options(docker_engine: str) -> RenderOptions:
+    """Only the agent image besides the skill's own (scripts/build-images.sh agent)."""
+    build = subprocess.run(
+        [str(ROOT / "scripts" / "build-images.sh"), "agent"],
+        cwd=ROOT, capture_output=True, text=True, timeout=800, check=False,
+    )  # fmt: skip
+    if build.returncode != 0:
+        pytest.fail(f"building the agent image failed:\n{build.stderr[-4000:]}")
+    prefix = os.environ.get("IMAGE_PREFIX", RenderOptions.image_prefix)
+    return RenderOptions(image_prefix=prefix, memory_claim=None)
+
+
+@pytest.mark.e2e
+@pytest.mark.anyio
+async def test_a_docker_run_with_the_typescript_skill_image(
+    ts_image: str,
+    agent_options: RenderOptions,
+    workspace: Path,
+    no_leftovers: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The image's own entrypoint as a sidecar of the Pod the docker backend runs: no podium
+    inside it, no probe; the agent waits for it and calls its tools."""
+    from runtime.agent.events import RunResult
+    from runtime.launchers.docker import DockerLauncher
+    from runtime.layout import RunPaths
+    from runtime.mock_llm import MockLLMServer
+    from runtime.mock_llm.script import Script
+    from runtime.spec import RunSpec, Sandbox, SkillSpec
+
+    (workspace / "notes.txt").write_text("one two three\nfour\n")
+    script = {"steps": [
+        {"tool_calls": [{"name": "file_stats", "arguments": {"path": "notes.txt"}},
+                        {"name": "count_slowly", "arguments": {"to": 2, "interval_ms": 5}}]},
+        {"content": "{{last}}"},
+    ]}  # fmt: skip
+    spec = RunSpec(
+        task="stats of notes.txt",
+        model="openai:scripted",
+        skills=[SkillSpec(name="ts", image=ts_image)],
+        sandbox=Sandbox(network="host"),
+        model_env=["OPENAI_API_KEY", "OPENAI_BASE_URL"],
+    )
+    no_leftovers.append(spec.run_id)
+    server = MockLLMServer(Script.model_validate(script))
+    with server.running() as base_url:
+        monkeypatch.setenv("OPENAI_BASE_URL", base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "scripted")
+        launcher = DockerLauncher(spec, workspace=workspace, options=agent_options)
+        events = [event async for event in launcher.launch()]
+    result = RunResult.load(RunPaths(workspace).result)
+    assert result.status == "succeeded", (result.error, events[-5:])
+    stats = next(e for e in events if e["type"] == "tool_result" and e["name"] == "file_stats")
+    assert json.loads(stats["preview"]) == {
+        "path": "notes.txt", "bytes": 19, "lines": 2, "words": 4, "characters": 19,
+    }  # fmt: skip
+    assert "counted to 2" in result.output
+    assert [e["message"] for e in events if e["type"] == "tool_progress"] == [
+        "1/2 counted 1", "2/2 counted 2",
+    ]  # fmt: skip
