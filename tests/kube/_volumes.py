@@ -6,6 +6,7 @@ KUBERNETES_SERVICE_* variables every real kubelet sets)."""
 from __future__ import annotations
 
 import base64
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,24 @@ def _pick(
             raise MountError(f"configmap or secret {what}: key {item['key']!r} not found")
         out[item.get("path", item["key"])] = (keys[item["key"]], item.get("mode"))
     return out
+
+
+_OWNED_KINDS = {"configMap", "secret", "projected", "downwardAPI"}
+
+
+def _own(folder: Path, fs_group: int | None) -> None:
+    """What the kubelet does to a volume when the Pod sets fsGroup: every file's group becomes
+    fsGroup and gains group read (these volumes are read-only), folders get setgid. As
+    non-root (no chown to another group) the files become world-readable instead."""
+    if fs_group is None:
+        return
+    for path in [folder, *folder.rglob("*")]:
+        mask = 0o2550 if path.is_dir() else 0o440
+        try:
+            os.chown(path, -1, int(fs_group))
+        except PermissionError:
+            mask |= 0o004 | (0o001 if path.is_dir() else 0)
+        path.chmod(path.stat().st_mode | mask)
 
 
 def field(pod: dict[str, Any], path: str) -> str:
@@ -96,6 +115,8 @@ class Materialiser:
             folder.mkdir(parents=True, exist_ok=True)
             folder.chmod(0o777)
             out[volume["name"]] = await self._volume(volume, folder)
+            if _OWNED_KINDS & volume.keys():
+                _own(folder, (self.pod["spec"].get("securityContext") or {}).get("fsGroup"))
         return out
 
     async def _volume(self, volume: dict[str, Any], folder: Path) -> Path:

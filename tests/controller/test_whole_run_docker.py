@@ -1,0 +1,134 @@
+"""One whole AgentRun on the (fake) cluster with real containers: the real controller (its
+config naming this checkout's images, `IMAGE_PREFIX`) renders the Job, ConfigMap,
+ServiceAccount, Role and minted token; the test kubelet in docker mode runs the Job's Pod from
+Podium's own images (the workspace and kubectl skills as native sidecars, then the agent),
+host network, so every connection stays on 127.0.0.1. The scripted LLM asks for kubectl tool
+calls, which the kubectl skill's container answers with its own least-privilege token against
+the fake API: `get pods` works, `get secrets` is refused. The AgentRun ends `Succeeded` with the
+pod list in its output."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from controller.policy import ControllerConfig
+from runtime.kube import RenderOptions
+from runtime.mock_llm import MockLLMServer, RecordedRequest
+from runtime.mock_llm.script import Script
+from tests._runs import call
+from tests.controller.conftest import NS, ROOT, Cluster, example, running, until
+from tests.docker.conftest import unavailable
+from tests.kube import FakeKube, Kubelet
+from tests.kube._kubelet import docker_available, pod_summary
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.controller,
+    pytest.mark.docker,
+    pytest.mark.timeout(300),
+]
+IMAGES = ("agent", "workspace", "kubectl")
+SCRIPT: dict[str, Any] = {
+    "steps": [
+        {"tool_calls": [call("kubectl_get", resource="secrets", output="name")]},
+        {"tool_calls": [call("kubectl_get", resource="pods", output="name")]},
+        {"content": "Pods here: {{last}}"},
+    ]
+}
+
+
+@pytest.fixture(scope="module")
+def image_prefix() -> str:
+    """The images the Pod names, built from this checkout (scripts/build-images.sh; cached
+    layers make a rebuild quick). IMAGE_PREFIX keeps parallel checkouts' images apart."""
+    if not docker_available():
+        unavailable("Docker is not available")
+    build = subprocess.run(
+        [str(ROOT / "scripts" / "build-images.sh"), *IMAGES],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if build.returncode != 0:
+        pytest.fail(f"scripts/build-images.sh failed:\n{build.stderr[-4000:]}")
+    return os.environ.get("IMAGE_PREFIX", RenderOptions.image_prefix)
+
+
+@pytest.fixture
+async def docker_cluster(fake: FakeKube, image_prefix: str) -> AsyncIterator[Cluster]:
+    config = ControllerConfig(apiServer=fake.url, imagePrefix=image_prefix)
+    async with running(fake, config) as controller:
+        yield Cluster(fake, controller, fake.kubeconfig())
+
+
+def _logs(cluster: Cluster) -> str:
+    out: list[str] = []
+    for pod in cluster.fake.list("v1", "Pod", NS):
+        out.append(f"=== {pod['metadata']['name']}: {pod_summary(pod)}")
+        spec = pod["spec"]
+        for c in [*spec.get("initContainers", []), *spec["containers"]]:
+            text = cluster.fake.logs.text(NS, pod["metadata"]["name"], c["name"])
+            out.append(f"--- {c['name']}\n{text[-2000:]}")
+    return "\n".join(out)
+
+
+def _contents(request: RecordedRequest) -> list[str]:
+    return [str(m.get("content") or "") for m in request.body.get("messages", [])]
+
+
+async def test_agentrun_to_succeeded_in_real_containers_with_the_skills_own_token(
+    docker_cluster: Cluster, image_prefix: str
+) -> None:
+    cluster, fake = docker_cluster, docker_cluster.fake
+    server = MockLLMServer(Script.model_validate(SCRIPT))
+    with server.running() as base_url, Kubelet(fake, "docker") as kubelet:
+        assert kubelet.mode == "docker"
+        assert base_url.startswith("http://127.0.0.1:")
+        doc = example("docker-run", ttlSecondsAfterFinished=0)
+        doc["spec"]["model"] = {**doc["spec"]["model"], "name": "openai:mock", "baseURL": base_url}
+        cluster.apply_run(doc)
+
+        job = await until(lambda: cluster.job("docker-run"), timeout=30)
+        spec = job["spec"]["template"]["spec"]
+        images = {c["name"]: c["image"] for c in [*spec["initContainers"], *spec["containers"]]}
+        assert all(i.startswith(image_prefix) for i in images.values()), images
+        agent = spec["containers"][0]
+        assert not any(m["name"].startswith("kube-") for m in agent["volumeMounts"])
+        account = fake.get("v1", "ServiceAccount", "podium-docker-run-kubectl", NS)
+        assert account is not None, "the kubectl skill gets its own ServiceAccount"
+        assert fake.get("rbac.authorization.k8s.io/v1", "Role", "podium-docker-run-kubectl", NS)
+        assert fake.get("v1", "ConfigMap", f"{job['metadata']['name']}-config", NS)
+        pods = await until(
+            lambda: fake.list("v1", "Pod", NS, labels=f"job-name={job['metadata']['name']}"),
+            timeout=30,
+        )
+        pod = pods[0]["metadata"]["name"]
+
+        await until(lambda: cluster.phase("docker-run") in ("Succeeded", "Failed"), timeout=240)
+        status = cluster.status("docker-run")
+        assert status["phase"] == "Succeeded", (
+            status,
+            cluster.events("docker-run"),
+            _logs(cluster),
+        )
+        # the pod list the kubectl skill read with its own token, as the model's last answer
+        assert status["output"].strip() == f"Pods here: pod/{pod}", status["output"]
+        assert status["turns"] == 3 and status["toolCalls"] == 2
+        assert len(server.requests) == 3
+        # the same token was refused the Secrets (its Role has pods, pods/log, events only)
+        secrets_result = _contents(server.requests[1])[-1]
+        assert re.search(r"forbidden", secrets_result, re.IGNORECASE), secrets_result
+        assert f"pod/{pod}" in _contents(server.requests[2])[-1]
+
+        # Credentials revoked at the end, the Job removed (ttlSecondsAfterFinished 0).
+        await until(lambda: cluster.condition("docker-run", "CredentialsRevoked"), timeout=30)
+        assert fake.get("v1", "ServiceAccount", "podium-docker-run-kubectl", NS) is None
+        await until(lambda: cluster.job("docker-run") is None, timeout=30)
