@@ -26,7 +26,8 @@ class ResolvedSkill:
     """One skill of the run with everything a `Skill` reference brought in."""
 
     name: str
-    source: str
+    source: str | None
+    """What `podium skill serve` loads; None: the image's own entrypoint (an image skill)."""
     image: str | None
     config: str | None
     """The config file's content (JSON), if any."""
@@ -89,8 +90,7 @@ def _resolve(skill: RunSkill, skills: Mapping[str, SkillSpec]) -> ResolvedSkill:
             resources=Resources(**(skill.resources or kind.resources).model_dump()),
             rbac=_merge_rbac(kind.rbac, skill.rbac),
         )
-    source = skill.builtin or skill.source
-    assert source is not None  # the CRD's CEL rule and the model guarantee one
+    source = skill.builtin or skill.source  # None: an image with its own entrypoint
     return ResolvedSkill(
         name=skill.name,
         source=source,

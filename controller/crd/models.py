@@ -150,8 +150,9 @@ class SkillSpec(_Model):
 
     image: Annotated[str, Field(min_length=1, max_length=512)]
     """The sidecar image."""
-    source: Annotated[str, Field(min_length=1, max_length=256)]
-    """What `podium skill serve` loads in the image (a built-in, MODULE:ATTR, FILE.py:ATTR)."""
+    source: Annotated[str | None, Field(min_length=1, max_length=256)] = None
+    """What `podium skill serve` loads in the image (a built-in, MODULE:ATTR, FILE.py:ATTR);
+    none: the image's own entrypoint serves skill.proto (any language; protos/README.md)."""
     description: Annotated[str | None, Field(max_length=1024)] = None
     config: FreeForm | None = None
     """The skill's default config file (JSON), unless the run gives its own."""
@@ -195,7 +196,6 @@ class RunSkill(
             "(has(self.image) ? 1 : 0) == 1",
             "a skill is exactly one of builtin, skillRef or image",
         ),
-        ("!has(self.image) || has(self.source)", "an image skill needs a source to serve"),
         (
             "!has(self.source) || has(self.image)",
             "source is only for image skills (a Skill carries its own)",
@@ -211,9 +211,10 @@ class RunSkill(
     skillRef: LocalRef | None = None
     """A `Skill` in the run's namespace."""
     image: Annotated[str | None, Field(max_length=512)] = None
-    """Any image serving skill.proto."""
+    """Any image serving skill.proto: with no `source`, its own entrypoint runs (any
+    language, no Podium inside; protos/README.md)."""
     source: Annotated[str | None, Field(max_length=256)] = None
-    """For an image: what `podium skill serve` loads (MODULE:ATTR or FILE.py:ATTR)."""
+    """For a Python image: what `podium skill serve` loads (MODULE:ATTR or FILE.py:ATTR)."""
     config: FreeForm | None = None
     """The skill's config file (JSON); overrides a Skill's default."""
     env: Annotated[dict[EnvName, Annotated[str, Field(max_length=4096)]], Field(max_length=64)] = (

@@ -78,8 +78,8 @@ def agentrun_for(
             mcp = _file(s.config) if s.config else {"mcpServers": {}}
             continue
         item: dict[str, Any] = {"name": s.name}
-        if s.image:
-            item.update(image=s.image, source=s.source)
+        if s.image:  # with no source, the image's own entrypoint serves skill.proto
+            item.update(image=s.image, **({"source": s.source} if s.source else {}))
         elif s.source in BUILTINS:
             item["builtin"] = s.source
         else:

@@ -206,3 +206,43 @@ def test_skill_refs_secret_env_mcp_and_memory() -> None:
     assert len(egress) == 2  # no API server egress: no cluster-facing skill
     for obj in plan.objects():
         validate_builtin(obj)
+
+
+def test_an_image_skill_runs_its_own_entrypoint() -> None:
+    """An image-only skill (inline, and a Skill without source): its image's entrypoint runs
+    (no `podium` command or args, no probe), with the launch contract's environment, its call
+    token and the run spec, locked down like every container; the agent waits for it."""
+    kind = SkillSpec(image="acme/ts-reader:2", env={"MODE": "read"})
+    spec = {
+        "skills": [
+            {"name": "ts", "image": "acme/ts-skill:1.0", "config": {"greeting": "hi"}},
+            {"name": "reader", "skillRef": {"name": "ts-reader"}},
+        ],
+    }
+    plan = build(run_of(spec), {"ts-reader": kind}, ControllerConfig())
+    assert plan.problems == []
+    by_name = containers(plan)
+    for name, image in (("skill-ts", "acme/ts-skill:1.0"), ("skill-reader", "acme/ts-reader:2")):
+        c = by_name[name]
+        assert c["image"] == image
+        assert "command" not in c and "args" not in c and "startupProbe" not in c
+        assert c["restartPolicy"] == "Always"
+        assert c["securityContext"]["readOnlyRootFilesystem"] is True
+        env = {e["name"]: e for e in c["env"]}
+        skill = name.removeprefix("skill-")
+        assert env["PODIUM_SKILL_SOCKET"]["value"] == f"/workspace/.podium/sockets/{skill}.sock"
+        assert env["PODIUM_SKILL_NAME"]["value"] == skill
+        assert env["PODIUM_RUN_SPEC"]["value"] == "/etc/podium/run.json"
+        token = env["PODIUM_CALL_TOKEN"]["valueFrom"]["secretKeyRef"]
+        assert token["key"] == f"podium-call-token-{skill}"
+    assert {e["name"]: e for e in by_name["skill-reader"]["env"]}["MODE"]["value"] == "read"
+    ts_env = {e["name"]: e for e in by_name["skill-ts"]["env"]}
+    assert ts_env["PODIUM_SKILL_CONFIG"]["value"] == "/etc/podium/skill-ts-config.json"
+    run_json = json.loads(plan.config_map["data"]["run.json"])
+    assert [(s["name"], s.get("source"), s["image"]) for s in run_json["skills"]] == [
+        ("ts", None, "acme/ts-skill:1.0"), ("reader", None, "acme/ts-reader:2"),
+    ]  # fmt: skip
+    assert json.loads(plan.config_map["data"]["skill-ts-config.json"]) == {"greeting": "hi"}
+    assert plan.memory_claim is None
+    for obj in plan.objects():
+        validate_builtin(obj)

@@ -86,7 +86,6 @@ def _run(**spec: Any) -> dict[str, Any]:
     [
         ({"skills": [{"name": "k", "builtin": "kubectl", "image": "x"}]}, "exactly one of"),
         ({"skills": [{"name": "k"}]}, "exactly one of"),
-        ({"skills": [{"name": "k", "image": "acme/skill:1"}]}, "needs a source"),
         ({"skills": [{"name": "k", "builtin": "kubectl", "source": "x:y"}]}, "only for image"),
         (
             {"skills": [{"name": "a", "builtin": "workspace"}, {"name": "a", "builtin": "memory"}]},
@@ -106,6 +105,37 @@ def _run(**spec: Any) -> dict[str, Any]:
 def test_cel_rules_refuse_bad_runs(change: dict[str, Any], message: str) -> None:
     errors = validate_custom(agentrun_crd(), _run(**change))
     assert any(message in e for e in errors), errors
+
+
+def test_an_image_skill_needs_no_source() -> None:
+    """An image serving skill.proto with its own entrypoint (any language, no Podium in it):
+    accepted inline in an AgentRun and as a Skill; a source still only goes with an image."""
+    image_only = {"name": "ts", "image": "acme/ts-skill:1.0"}
+    assert validate_custom(agentrun_crd(), _run(skills=[image_only])) == []
+    python = {**image_only, "source": "weather.py:skill"}
+    assert validate_custom(agentrun_crd(), _run(skills=[python])) == []
+    skill = copy.deepcopy(SKILL)
+    del skill["spec"]["source"]
+    assert validate_custom(skill_crd(), skill) == []
+    errors = validate_custom(agentrun_crd(), _run(skills=[{"name": "ts", "source": "x:y"}]))
+    assert any("only for image" in e for e in errors), errors
+
+
+def test_podium_run_backend_kubernetes_sends_a_valid_image_skill() -> None:
+    from runtime.launchers.kubernetes import agentrun_for
+    from runtime.spec import RunSpec, SkillSpec
+
+    spec = RunSpec(
+        task="t", model="openai:gpt-4.1",
+        skills=[SkillSpec(name="ts", image="acme/ts-skill:1.0", command=["node", "server.js"]),
+                SkillSpec(name="py", image="acme/py:1", source="weather.py:skill")],
+    )  # fmt: skip
+    run, _ = agentrun_for(spec, environ={})
+    assert run["spec"]["skills"] == [
+        {"name": "ts", "image": "acme/ts-skill:1.0"},
+        {"name": "py", "image": "acme/py:1", "source": "weather.py:skill"},
+    ]
+    assert validate_custom(agentrun_crd(), run) == []
 
 
 def test_schema_refuses_bad_fields() -> None:
