@@ -154,17 +154,19 @@ def b64_data(values: Mapping[str, str]) -> dict[str, str]:
 
 
 def kubeconfig(server: str, namespace: str, has_ca: bool) -> str:
-    """The kubeconfig a cluster-facing skill reads: its own token file, the cluster's CA."""
+    """The kubeconfig a cluster-facing skill reads: its own token file, the cluster's CA.
+    Both are named relative to the kubeconfig (client-go, hence kubectl and helm, resolve
+    them from its folder), so the files work wherever the Secret is mounted."""
     from controller import _yaml
 
     cluster: dict[str, Any] = {"server": server}
     if has_ca:
-        cluster["certificate-authority"] = f"{KUBE_DIR}/ca.crt"
+        cluster["certificate-authority"] = "ca.crt"
     doc = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "cluster", "cluster": cluster}],
-        "users": [{"name": "skill", "user": {"tokenFile": f"{KUBE_DIR}/token"}}],
+        "users": [{"name": "skill", "user": {"tokenFile": "token"}}],
         "contexts": [
             {
                 "name": "skill",

@@ -92,7 +92,7 @@ def test_only_the_cluster_facing_skill_gets_its_kubeconfig() -> None:
     assert token.expiration_seconds == 420 + 300
     (secret,) = plan.token_secrets
     kubeconfig = yaml.safe_load(base64.b64decode(secret["data"]["kubeconfig"]))
-    assert kubeconfig["users"][0]["user"] == {"tokenFile": f"{KUBE_DIR}/token"}
+    assert kubeconfig["users"][0]["user"] == {"tokenFile": "token"}
     assert kubeconfig["contexts"][0]["context"]["namespace"] == "team-a"
 
 

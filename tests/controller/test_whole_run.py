@@ -4,8 +4,9 @@ sidecars, the agent as `podium agent`, as local processes) against the scripted 
 the AgentRun ends `Succeeded` with the agent's output on its status; the run's credentials (the
 skills' ServiceAccounts) and, with ttlSecondsAfterFinished 0, its Job are gone afterwards.
 
-The kubectl skill starts and gets its ServiceAccount, but no kubectl tool is called: in local
-mode its kubeconfig names the container's paths, which the test kubelet does not rewrite."""
+The kubectl skill lists the pods with its own minted token: its kubeconfig names the token and
+CA relative to itself, so it works from the host folder the local kubelet mounts it from.
+(tests/controller/test_whole_run_docker.py is the same run in real containers.)"""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ KUBECTL = str(Path(sys.executable).parent / "kubectl")
 SCRIPT: dict[str, Any] = {
     "steps": [
         {"tool_calls": [call("workspace_list")]},
+        {"tool_calls": [call("kubectl_get", resource="pods", output="name")]},
         {"content": "No pods are failing. {{last}}"},
     ]
 }
@@ -83,15 +85,19 @@ async def test_kubectl_apply_to_succeeded_with_the_agents_output(
             if a["metadata"]["name"].startswith("podium-whole-run")
         ]
         assert accounts, "the kubectl skill gets its own ServiceAccount"
+        selector = f"job-name={job['metadata']['name']}"
+        pods = await until(lambda: fake.list("v1", "Pod", NS, labels=selector), timeout=20)
         await until(lambda: cluster.phase("whole-run") in ("Succeeded", "Failed"), timeout=90)
         status = cluster.status("whole-run")
         if status["phase"] != "Succeeded":
             _print_logs(cluster)
         assert status["phase"] == "Succeeded", (status, cluster.events("whole-run"))
-        # the model's last answer, with the workspace skill's real tool result in it
-        assert status["output"] == "No pods are failing. (no files)"
-        assert status["turns"] == 2 and status["toolCalls"] == 1
-        assert len(server.requests) == 2
+        # the model's last answer, with the kubectl skill's real tool result in it
+        pod = pods[0]["metadata"]["name"]
+        assert status["output"].strip() == f"No pods are failing. pod/{pod}"
+        assert "(no files)" in str(server.requests[1].body["messages"][-1]["content"])
+        assert status["turns"] == 3 and status["toolCalls"] == 2
+        assert len(server.requests) == 3
 
         # What the controller promises once a run ends: its credentials revoked at once,
         # the Job removed after ttlSecondsAfterFinished (0 here).
