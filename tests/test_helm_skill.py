@@ -1,6 +1,6 @@
 """The `helm` skill: the real helm (scripts/helm-from-wheel.py puts it in .venv/bin) rendering
 charts the test writes, offline, and changing releases on a fake Kubernetes API over real
-HTTPS (tests/_fake_kube.py, whose Secrets hold Helm's release records); called directly and
+HTTPS (tests/kube, whose Secrets hold Helm's release records); called directly and
 through a real gRPC server. Every injection attempt is refused before helm runs."""
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ from skills.helm import (
 )
 from skills.sdk import Context, ToolError, serve
 from skills.serve import load_skill
-from tests._fake_kube import TOKEN, FakeKube, fake_kube
+from tests.kube import FakeKube
 
 pytestmark = pytest.mark.anyio
 HELM = Path(sys.executable).parent / "helm"
@@ -108,18 +107,28 @@ def helm_env(monkeypatch: pytest.MonkeyPatch, workspace: Path) -> None:
     monkeypatch.delenv("KUBECONFIG", raising=False)
 
 
-@asynccontextmanager
-async def cluster(monkeypatch: pytest.MonkeyPatch, workspace: Path) -> AsyncIterator[FakeKube]:
-    async with fake_kube() as kube:
-        monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig(workspace / ".home")))
-        yield kube
+@pytest.fixture
+def kube(monkeypatch: pytest.MonkeyPatch, workspace: Path) -> Iterator[FakeKube]:
+    """The fake API (with a team-a namespace); helm's KUBECONFIG (the admin's) points at it."""
+    with FakeKube() as fake:
+        fake.add("Namespace", "team-a")
+        kubeconfig = fake.kubeconfig(path=workspace / ".home" / "kubeconfig")
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        yield fake
 
 
 def release_record(kube: FakeKube, name: str, revision: int) -> dict[str, Any]:
     """The release Helm stored (secret driver): base64 (API) of base64 of gzip of JSON."""
-    secret = kube.objects["secrets", "default", f"sh.helm.release.v1.{name}.v{revision}"]
+    secret = kube.get("v1", "Secret", f"sh.helm.release.v1.{name}.v{revision}")
+    assert secret is not None, f"no record of {name} revision {revision}"
     inner = base64.b64decode(base64.b64decode(secret["data"]["release"]))
     return json.loads(gzip.decompress(inner))
+
+
+def settings(kube: FakeKube, namespace: str = "default") -> dict[str, str] | None:
+    """The data of the chart's ConfigMap web-settings (None when there is none)."""
+    found = kube.get("v1", "ConfigMap", "web-settings", namespace)
+    return None if found is None else found.get("data", {})
 
 
 # --- offline: template, lint, show ------------------------------------------------------------
@@ -241,149 +250,144 @@ async def test_a_chart_linking_out_of_the_workspace_is_refused(
 # --- against the fake API: install, diff, upgrade, rollback, uninstall --------------------------
 
 
-async def test_release_lifecycle(monkeypatch: pytest.MonkeyPatch, workspace: Path) -> None:
+async def test_release_lifecycle(kube: FakeKube, workspace: Path) -> None:
     chart = write_chart(workspace)
-    async with cluster(monkeypatch, workspace) as kube:
-        ctx = context(workspace)
-        assert "web" not in await helm_list(ctx)
-        # The default is a server dry run: the cluster sees it, nothing is stored.
-        out = await helm_upgrade(ctx, "web", chart, values={"apiToken": TOKEN_VALUE})
-        assert "Server dry run passed" in out and "ConfigMap web-settings" in out
-        assert TOKEN_VALUE not in out and PASSWORD not in out
-        assert not [k for k in kube.objects if k[0] == "secrets"]
-        assert kube.seen("GET", "/version")  # it did ask the cluster...
-        assert {r.method for r in kube.requests} == {"GET"}  # ...and changed nothing
-        # A diff against a release that does not exist: everything is added.
-        out = await helm_diff(ctx, "web", chart)
-        assert "not installed yet" in out and "3 added" in out and PASSWORD not in out
+    ctx = context(workspace)
+    assert "web" not in await helm_list(ctx)
+    # The default is a server dry run: the cluster sees it, nothing is stored.
+    out = await helm_upgrade(ctx, "web", chart, values={"apiToken": TOKEN_VALUE})
+    assert "Server dry run passed" in out and "ConfigMap web-settings" in out
+    assert TOKEN_VALUE not in out and PASSWORD not in out
+    assert not kube.list("v1", "Secret")
+    assert kube.seen("GET", "/version")  # it did ask the cluster...
+    assert {r.method for r in kube.requests} == {"GET"}  # ...and changed nothing
+    # A diff against a release that does not exist: everything is added.
+    out = await helm_diff(ctx, "web", chart)
+    assert "not installed yet" in out and "3 added" in out and PASSWORD not in out
 
-        out = await helm_upgrade(ctx, "web", chart, dry_run="none", values={"apiToken": "t-1"},
-                                 timeout_s=30)  # fmt: skip
-        assert "STATUS: deployed" in out and "REVISION: 1" in out
-        assert kube.objects["configmaps", "default", "web-settings"]["data"] == {"mode": "fast"}
-        assert release_record(kube, "web", 1)["config"] == {"apiToken": "t-1"}
-        assert "web" in await helm_list(ctx) and "deployed" in await helm_status(ctx, "web")
-        values = await helm_get_values(ctx, "web", all_values=True)
-        assert "apiToken: <redacted>" in values and "t-1" not in values
-        assert "mode: fast" in values and PASSWORD not in values
+    out = await helm_upgrade(ctx, "web", chart, dry_run="none", values={"apiToken": "t-1"},
+                             timeout_s=30)  # fmt: skip
+    assert "STATUS: deployed" in out and "REVISION: 1" in out
+    assert settings(kube) == {"mode": "fast"}
+    assert release_record(kube, "web", 1)["config"] == {"apiToken": "t-1"}
+    assert "web" in await helm_list(ctx) and "deployed" in await helm_status(ctx, "web")
+    values = await helm_get_values(ctx, "web", all_values=True)
+    assert "apiToken: <redacted>" in values and "t-1" not in values
+    assert "mode: fast" in values and PASSWORD not in values
 
-        out = await helm_diff(ctx, "web", chart, values={"mode": "slow", "password": "new-pw"})
-        assert "2 changed, 0 added, 0 removed, 1 unchanged" in out
-        assert "-  mode: fast\n+  mode: slow" in out
-        assert "new-pw" not in out and PASSWORD not in out
-        old_marker, new_marker = (
-            line.split("password: ")[1] for line in out.splitlines() if "password: <" in line
-        )
-        assert old_marker != new_marker  # a changed secret shows as changed, not its value
-        assert kube.objects["configmaps", "default", "web-settings"]["data"] == {"mode": "fast"}
+    out = await helm_diff(ctx, "web", chart, values={"mode": "slow", "password": "new-pw"})
+    assert "2 changed, 0 added, 0 removed, 1 unchanged" in out
+    assert "-  mode: fast\n+  mode: slow" in out
+    assert "new-pw" not in out and PASSWORD not in out
+    old_marker, new_marker = (
+        line.split("password: ")[1] for line in out.splitlines() if "password: <" in line
+    )
+    assert old_marker != new_marker  # a changed secret shows as changed, not its value
+    assert settings(kube) == {"mode": "fast"}
 
-        out = await helm_upgrade(ctx, "web", chart, dry_run="none", values={"mode": "slow"},
-                                 timeout_s=30)  # fmt: skip
-        assert "REVISION: 2" in out
-        assert kube.objects["configmaps", "default", "web-settings"]["data"] == {"mode": "slow"}
-        assert "superseded" in await helm_history(ctx, "web")
-        assert "Rollback was a success" in await helm_rollback(ctx, "web", 1, timeout_s=30)
-        assert kube.objects["configmaps", "default", "web-settings"]["data"] == {"mode": "fast"}
-        history = await helm_history(ctx, "web")
-        assert "Rollback to 1" in history and history.count("\n") == 4
+    out = await helm_upgrade(ctx, "web", chart, dry_run="none", values={"mode": "slow"},
+                             timeout_s=30)  # fmt: skip
+    assert "REVISION: 2" in out
+    assert settings(kube) == {"mode": "slow"}
+    assert "superseded" in await helm_history(ctx, "web")
+    assert "Rollback was a success" in await helm_rollback(ctx, "web", 1, timeout_s=30)
+    assert settings(kube) == {"mode": "fast"}
+    history = await helm_history(ctx, "web")
+    assert "Rollback to 1" in history and history.count("\n") == 4
 
-        assert "uninstalled" in await helm_uninstall(ctx, "web", timeout_s=30)
-        assert ("configmaps", "default", "web-settings") not in kube.objects
-        assert "web" not in await helm_list(ctx, every_state=True)
-    assert {r.token for r in kube.requests} == {TOKEN}
+    assert "uninstalled" in await helm_uninstall(ctx, "web", timeout_s=30)
+    assert settings(kube) is None
+    assert "web" not in await helm_list(ctx, every_state=True)
+    assert {r.user for r in kube.requests} == {"admin"}  # every request had the admin's token
 
 
-async def test_missing_release_and_unreachable_cluster(
-    monkeypatch: pytest.MonkeyPatch, workspace: Path
-) -> None:
+async def test_missing_release_and_unreachable_cluster(kube: FakeKube, workspace: Path) -> None:
     write_chart(workspace)
-    async with cluster(monkeypatch, workspace) as kube:
-        ctx = context(workspace)
-        for call in (
-            helm_status(ctx, "ghost", namespace="team-a"),
-            helm_history(ctx, "ghost"),
-            helm_get_values(ctx, "ghost"),
-            helm_rollback(ctx, "ghost", timeout_s=5),
-            helm_uninstall(ctx, "ghost", timeout_s=5),
-        ):
-            with pytest.raises(ToolError, match="release 'ghost' not found"):
-                await call
-        with pytest.raises(ToolError, match="in namespace 'team-a'"):
-            await helm_status(ctx, "ghost", namespace="team-a")
-        url = kube.url
+    ctx = context(workspace)
+    for call in (
+        helm_status(ctx, "ghost", namespace="team-a"),
+        helm_history(ctx, "ghost"),
+        helm_get_values(ctx, "ghost"),
+        helm_rollback(ctx, "ghost", timeout_s=5),
+        helm_uninstall(ctx, "ghost", timeout_s=5),
+    ):
+        with pytest.raises(ToolError, match="release 'ghost' not found"):
+            await call
+    with pytest.raises(ToolError, match="in namespace 'team-a'"):
+        await helm_status(ctx, "ghost", namespace="team-a")
+    url = kube.url
+    kube.stop()
     # The server is gone now: the error names it, and never the token.
     with pytest.raises(ToolError) as caught:
         await helm_list(ctx)
     message = str(caught.value)
     assert message.startswith(f"cannot reach the Kubernetes API server {url}")
-    assert TOKEN not in message
+    assert kube.admin_token not in message
 
 
 async def test_errors_and_output_keep_the_token_out_of_the_log(
-    monkeypatch: pytest.MonkeyPatch, workspace: Path, caplog: pytest.LogCaptureFixture
+    kube: FakeKube, workspace: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     chart = write_chart(workspace)
-    async with cluster(monkeypatch, workspace):
-        await helm_upgrade(context(workspace), "web", chart)
+    await helm_upgrade(context(workspace), "web", chart)
     assert "helm upgrade" in caplog.text
-    assert TOKEN not in caplog.text and PASSWORD not in caplog.text
+    assert kube.admin_token not in caplog.text and PASSWORD not in caplog.text
 
 
 # --- through a real gRPC server -----------------------------------------------------------------
 
 
-async def test_through_a_real_grpc_server(monkeypatch: pytest.MonkeyPatch, workspace: Path) -> None:
+async def test_through_a_real_grpc_server(kube: FakeKube, workspace: Path) -> None:
     assert load_skill("helm") is skill
     chart = write_chart(workspace)
-    async with cluster(monkeypatch, workspace) as kube:
-        sock = workspace / ".podium" / "sockets" / "helm.sock"
-        stop = asyncio.Event()
-        server = asyncio.create_task(serve(skill, socket=sock, workspace=workspace, stop=stop))
-        client = GrpcSkillClient.for_socket("helm", sock)
-        try:
-            assert await client.serving(timeout=10)
-            tools = {t.name: t for t in (await client.describe()).tools}
-            assert set(tools) == {
-                "helm_list", "helm_status", "helm_history", "helm_get_values", "helm_template",
-                "helm_lint", "helm_show", "helm_diff", "helm_upgrade", "helm_rollback",
-                "helm_uninstall",
-            }  # fmt: skip
-            changing = {"helm_upgrade", "helm_rollback", "helm_uninstall"}
-            assert all(tools[n].annotations.destructive for n in changing)
-            assert all(tools[n].annotations.read_only for n in set(tools) - changing)
-            assert not any(tools[n].annotations.read_only for n in changing)
-            schema = tools["helm_upgrade"].input_schema
-            assert schema["properties"]["dry_run"]["enum"] == ["server", "none"]
-            assert schema["properties"]["values"]["anyOf"][0]["type"] == "object"
+    sock = workspace / ".podium" / "sockets" / "helm.sock"
+    stop = asyncio.Event()
+    server = asyncio.create_task(serve(skill, socket=sock, workspace=workspace, stop=stop))
+    client = GrpcSkillClient.for_socket("helm", sock)
+    try:
+        assert await client.serving(timeout=10)
+        tools = {t.name: t for t in (await client.describe()).tools}
+        assert set(tools) == {
+            "helm_list", "helm_status", "helm_history", "helm_get_values", "helm_template",
+            "helm_lint", "helm_show", "helm_diff", "helm_upgrade", "helm_rollback",
+            "helm_uninstall",
+        }  # fmt: skip
+        changing = {"helm_upgrade", "helm_rollback", "helm_uninstall"}
+        assert all(tools[n].annotations.destructive for n in changing)
+        assert all(tools[n].annotations.read_only for n in set(tools) - changing)
+        assert not any(tools[n].annotations.read_only for n in changing)
+        schema = tools["helm_upgrade"].input_schema
+        assert schema["properties"]["dry_run"]["enum"] == ["server", "none"]
+        assert schema["properties"]["values"]["anyOf"][0]["type"] == "object"
 
-            deadline = time.time() + 60
-            got = await client.invoke(
-                "c1", "helm_template", json.dumps({"chart": chart}), deadline=deadline
-            )
-            assert not got.is_error and "kind: ConfigMap" in got.text and PASSWORD not in got.text
-            got = await client.invoke(
-                "c2", "helm_upgrade",
-                json.dumps({"release": "web", "chart": chart, "dry_run": "none"}),
-                deadline=deadline,
-            )  # fmt: skip
-            assert not got.is_error and "STATUS: deployed" in got.text
-            bad = await client.invoke(
-                "c3", "helm_status", '{"release": "--kubeconfig=/x"}', deadline=deadline
-            )
-            assert bad.is_error and bad.error_kind == "tool" and "invalid release" in bad.text
-            wrong = await client.invoke("c4", "helm_template", '{"chart": 5}', deadline=deadline)
-            assert wrong.is_error and wrong.error_kind == "invalid_arguments"
-            wrong = await client.invoke(
-                "c5", "helm_template", '{"chart": "charts/demo", "values": "--set=x"}',
-                deadline=deadline,
-            )  # fmt: skip
-            assert wrong.is_error and wrong.error_kind == "invalid_arguments"
-        finally:
-            await client.close()
-            stop.set()
-            await asyncio.wait_for(server, 10)
-    assert ("configmaps", "default", "web-settings") in kube.objects
+        deadline = time.time() + 60
+        got = await client.invoke(
+            "c1", "helm_template", json.dumps({"chart": chart}), deadline=deadline
+        )
+        assert not got.is_error and "kind: ConfigMap" in got.text and PASSWORD not in got.text
+        got = await client.invoke(
+            "c2", "helm_upgrade",
+            json.dumps({"release": "web", "chart": chart, "dry_run": "none"}),
+            deadline=deadline,
+        )  # fmt: skip
+        assert not got.is_error and "STATUS: deployed" in got.text
+        bad = await client.invoke(
+            "c3", "helm_status", '{"release": "--kubeconfig=/x"}', deadline=deadline
+        )
+        assert bad.is_error and bad.error_kind == "tool" and "invalid release" in bad.text
+        wrong = await client.invoke("c4", "helm_template", '{"chart": 5}', deadline=deadline)
+        assert wrong.is_error and wrong.error_kind == "invalid_arguments"
+        wrong = await client.invoke(
+            "c5", "helm_template", '{"chart": "charts/demo", "values": "--set=x"}',
+            deadline=deadline,
+        )  # fmt: skip
+        assert wrong.is_error and wrong.error_kind == "invalid_arguments"
+    finally:
+        await client.close()
+        stop.set()
+        await asyncio.wait_for(server, 10)
+    assert settings(kube) is not None
 
 
 # --- a whole run: the agent, the scripted model, the helm skill as its own process --------------
@@ -400,7 +404,7 @@ async def test_a_whole_run_installs_a_chart_from_the_workspace(workspace: Path) 
 
     ws = workspace / "ws"
     chart = write_chart(ws)
-    async with fake_kube() as kube:
+    with FakeKube() as kube:
         spec = workspace / "spec.json"
         spec.write_text(json.dumps({"task": "install the demo chart", "skills": [
             {"name": "helm", "source": "helm", "secret_env": ["KUBECONFIG"]}]}))  # fmt: skip
@@ -419,7 +423,7 @@ async def test_a_whole_run_installs_a_chart_from_the_workspace(workspace: Path) 
                 sys.executable, "-m", "runtime.cli", "run", "--spec", str(spec),
                 "--model", "openai:mock", "--workspace", str(ws), "--json",
                 env={**os.environ, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "x",
-                     "KUBECONFIG": str(kube.kubeconfig(workspace / ".home"))},
+                     "KUBECONFIG": str(kube.kubeconfig())},
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip
             out, err = await asyncio.wait_for(proc.communicate(), 90)
@@ -432,7 +436,7 @@ async def test_a_whole_run_installs_a_chart_from_the_workspace(workspace: Path) 
     seen_by_model = json.dumps([r.body for r in server.requests])
     assert "3 added" in seen_by_model and "STATUS: deployed" in seen_by_model
     events = (ws / ".podium" / "events.jsonl").read_text()
-    for secret in (PASSWORD, TOKEN):
+    for secret in (PASSWORD, kube.admin_token):
         assert secret not in seen_by_model and secret not in events
 
 
@@ -450,31 +454,32 @@ CLUSTER_WIDE = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {{ .Release.
 
 
 async def test_a_confined_run_keeps_helm_in_its_namespaces(
-    monkeypatch: pytest.MonkeyPatch, workspace: Path
+    monkeypatch: pytest.MonkeyPatch, kube: FakeKube, workspace: Path
 ) -> None:
     monkeypatch.setenv("PODIUM_HELM_NAMESPACES", "team-a")
     chart = write_chart(workspace)
     elsewhere = write_chart(workspace, "elsewhere", ELSEWHERE)
     cluster_wide = write_chart(workspace, "wide", CLUSTER_WIDE)
-    async with cluster(monkeypatch, workspace) as kube:
-        ctx = context(workspace)
-        out = await helm_upgrade(ctx, "web", chart, dry_run="none", timeout_s=30)
-        assert "NAMESPACE: team-a" in out  # the run's namespace, not the kubeconfig's default
-        assert ("configmaps", "team-a", "web-settings") in kube.objects
-        assert "web" in await helm_list(ctx)
-        for call, message in (
-            (helm_status(ctx, "web", namespace="kube-system"), "outside this run's namespaces"),
-            (helm_list(ctx, all_namespaces=True), "all namespaces cannot"),
-            (helm_upgrade(ctx, "x", elsewhere, dry_run="none"), "outside this run's namespaces"),
-            (helm_upgrade(ctx, "x", cluster_wide, dry_run="none"), "cluster-scoped"),
-            (helm_upgrade(ctx, "x", chart, create_namespace=True), "cluster-scoped"),
-            (helm_uninstall(ctx, "web", namespace="default"), "outside this run's namespaces"),
-        ):
-            with pytest.raises(ToolError, match=message):
-                await call
-        # Rendering alone reaches no cluster: any namespace renders.
-        assert "web-settings" in await helm_template(ctx, chart, "web", namespace="kube-system")
+    kube_system = {k for k in kube.store.objects if k[2] == "kube-system"}  # what it starts with
+    ctx = context(workspace)
+    out = await helm_upgrade(ctx, "web", chart, dry_run="none", timeout_s=30)
+    assert "NAMESPACE: team-a" in out  # the run's namespace, not the kubeconfig's default
+    assert settings(kube, "team-a") is not None
+    assert "web" in await helm_list(ctx)
+    for call, message in (
+        (helm_status(ctx, "web", namespace="kube-system"), "outside this run's namespaces"),
+        (helm_list(ctx, all_namespaces=True), "all namespaces cannot"),
+        (helm_upgrade(ctx, "x", elsewhere, dry_run="none"), "outside this run's namespaces"),
+        (helm_upgrade(ctx, "x", cluster_wide, dry_run="none"), "cluster-scoped"),
+        (helm_upgrade(ctx, "x", chart, create_namespace=True), "cluster-scoped"),
+        (helm_uninstall(ctx, "web", namespace="default"), "outside this run's namespaces"),
+    ):
+        with pytest.raises(ToolError, match=message):
+            await call
+    # Rendering alone reaches no cluster: any namespace renders.
+    assert "web-settings" in await helm_template(ctx, chart, "web", namespace="kube-system")
     touched = {r.path.split("/namespaces/")[1].split("/")[0] for r in kube.requests
                if "/namespaces/" in r.path}  # fmt: skip
     assert touched == {"team-a"}
-    assert not [k for k in kube.objects if k[1] == "kube-system" or k[2] == "x-ns"]
+    assert {k for k in kube.store.objects if k[2] == "kube-system"} == kube_system
+    assert kube.get("v1", "Namespace", "x-ns") is None

@@ -1,14 +1,13 @@
 """The kubectl skill's new tools (events, delete, top, the free-form `kubectl` tool) and the
 run's scope: namespaces, cluster-scoped types and verbs, enforced by the skill on every tool
 whatever the arguments, and secret values kept out of every output format. Real kubectl
-against the fake API server over real HTTPS (tests/_fake_kube.py)."""
+against the fake API server over real HTTPS (tests/kube)."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +29,8 @@ from skills.kubectl import (
 )
 from skills.kubectl._run import redact_structured
 from skills.sdk import Context, ToolError
-from tests._fake_kube import TOKEN, FakeKube, fake_kube
-from tests.test_kubectl_skill import KUBECTL
+from tests.kube import FakeKube
+from tests.test_kubectl_skill import pod, point_kubectl_at
 
 pytestmark = pytest.mark.anyio
 SECRET_VALUE = "c3VwZXItc2VjcmV0LXZhbHVl"  # base64 of super-secret-value
@@ -49,22 +48,23 @@ def no_scope(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PODIUM_SKILL_CONFIG", raising=False)
 
 
-@asynccontextmanager
-async def cluster(monkeypatch: pytest.MonkeyPatch, workspace: Path) -> AsyncIterator[FakeKube]:
-    async with fake_kube() as kube:
+@pytest.fixture
+def kube(monkeypatch: pytest.MonkeyPatch, workspace: Path) -> Iterator[FakeKube]:
+    """A web pod and config map in default, team-a and kube-system, a Secret and a Warning
+    event in team-a; kubectl pointed at it."""
+    with FakeKube() as fake:
+        fake.add("Namespace", "team-a")
         for ns in ("default", "team-a", "kube-system"):
-            kube.add("pods", ns, f"web-{ns}", {"app": "web"},
-                     spec={"containers": [{"name": "app", "image": "nginx"}]})  # fmt: skip
-            kube.add("configmaps", ns, "web", {"app": "web"}, data={"mode": "fast"})
-        kube.add("secrets", "team-a", "db", data={"password": SECRET_VALUE}, type="Opaque")
-        kube.add("events", "team-a", "web.1", type="Warning", reason="BackOff",
+            fake.create(pod(f"web-{ns}", ns, labels={"app": "web"}))
+            fake.add("ConfigMap", "web", ns, {"app": "web"}, data={"mode": "fast"})
+        fake.add("Secret", "db", "team-a", data={"password": SECRET_VALUE}, type="Opaque")
+        fake.add("Event", "web.1", "team-a", type="Warning", reason="BackOff",
                  message="Back-off restarting failed container",
-                 involvedObject={"kind": "Pod", "name": "web-team-a", "namespace": "team-a"},
+                 involvedObject={"apiVersion": "v1", "kind": "Pod", "name": "web-team-a",
+                                 "namespace": "team-a"},
                  lastTimestamp="2026-11-01T00:00:00Z", count=3)  # fmt: skip
-        monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig(workspace)))
-        monkeypatch.setenv("HOME", str(workspace))
-        monkeypatch.setenv("PODIUM_KUBECTL", str(KUBECTL))
-        yield kube
+        point_kubectl_at(monkeypatch, fake, workspace)
+        yield fake
 
 
 def confine(monkeypatch: pytest.MonkeyPatch, *namespaces: str, verbs: str | None = None) -> None:
@@ -76,64 +76,61 @@ def confine(monkeypatch: pytest.MonkeyPatch, *namespaces: str, verbs: str | None
 # --- new tools, unconfined ----------------------------------------------------------------------
 
 
-async def test_events_delete_and_top(monkeypatch: pytest.MonkeyPatch, workspace: Path) -> None:
-    async with cluster(monkeypatch, workspace) as kube:
-        ctx = context(workspace)
-        out = await kubectl_events(ctx, namespace="team-a", for_object="pod/web-team-a",
-                                   warnings_only=True)  # fmt: skip
-        assert "BackOff" in out and "Back-off restarting" in out
-        [listed] = kube.seen("GET", "/api/v1/namespaces/team-a/events")
-        assert "involvedObject.name=web-team-a" in listed.query["fieldSelector"]
+async def test_events_delete_and_top(kube: FakeKube, workspace: Path) -> None:
+    ctx = context(workspace)
+    out = await kubectl_events(ctx, namespace="team-a", for_object="pod/web-team-a",
+                               warnings_only=True)  # fmt: skip
+    assert "BackOff" in out and "Back-off restarting" in out
+    [listed] = kube.seen("GET", "/api/v1/namespaces/team-a/events")
+    assert "involvedObject.name=web-team-a" in listed.query["fieldSelector"]
 
-        out = await kubectl_delete(ctx, "configmaps", "web")
-        assert 'configmap "web" deleted from default namespace (server dry run)' in out
-        assert ("configmaps", "default", "web") in kube.objects
-        assert kube.seen("DELETE", "/api/v1/namespaces/default/configmaps/web")
-        assert kube.delete_options[-1]["dryRun"] == ["All"]
-        out = await kubectl_delete(ctx, "configmaps", "web", namespace="team-a", dry_run="none")
-        assert out == 'configmap "web" deleted from team-a namespace\n'
-        assert ("configmaps", "team-a", "web") not in kube.objects
+    out = await kubectl_delete(ctx, "configmaps", "web")
+    assert 'configmap "web" deleted from default namespace (server dry run)' in out
+    # The server answered the DELETE and kept the object: it was told to dry-run it.
+    [dry] = kube.seen("DELETE", "/api/v1/namespaces/default/configmaps/web")
+    assert dry.code == 200 and kube.get("v1", "ConfigMap", "web") is not None
+    out = await kubectl_delete(ctx, "configmaps", "web", namespace="team-a", dry_run="none")
+    assert out == 'configmap "web" deleted from team-a namespace\n'
+    assert kube.get("v1", "ConfigMap", "web", "team-a") is None
 
-        with pytest.raises(ToolError, match="metrics are not available"):
-            await kubectl_top(ctx)
-    assert {r.token for r in kube.requests} == {TOKEN}
+    with pytest.raises(ToolError, match="metrics are not available"):
+        await kubectl_top(ctx)
+    assert {r.user for r in kube.requests} == {"admin"}  # every request had the admin's token
 
 
 async def test_the_kubectl_tool_runs_allowed_verbs(
-    monkeypatch: pytest.MonkeyPatch, workspace: Path
+    monkeypatch: pytest.MonkeyPatch, kube: FakeKube, workspace: Path
 ) -> None:
-    async with cluster(monkeypatch, workspace) as kube:
-        ctx = context(workspace)
-        out = await kubectl_any(ctx, ["get", "configmaps", "-l", "app=web", "-o", "name"])
-        assert out == "configmap/web\n"
-        [listed] = kube.seen("GET", "/api/v1/namespaces/default/configmaps")
-        assert listed.query["labelSelector"] == "app=web"
-        out = await kubectl_any(ctx, ["get", "pods", "--namespace=team-a", "-o", "json"])
-        assert json.loads(out)["items"][0]["metadata"]["name"] == "web-team-a"
-        assert "db" in await kubectl_any(ctx, ["get", "secrets", "-n", "team-a"])  # a table
-        assert "configmaps" in await kubectl_any(ctx, ["api-resources"])
-        with pytest.raises(ToolError, match="not allowed in this run"):
-            await kubectl_any(ctx, ["delete", "configmap", "web"])
-        monkeypatch.setenv("PODIUM_KUBECTL_VERBS", "get,delete")
-        out = await kubectl_any(ctx, ["delete", "configmap", "web", "--dry-run=server"])
-        assert "server dry run" in out and ("configmaps", "default", "web") in kube.objects
+    ctx = context(workspace)
+    out = await kubectl_any(ctx, ["get", "configmaps", "-l", "app=web", "-o", "name"])
+    assert out == "configmap/web\n"
+    [listed] = kube.seen("GET", "/api/v1/namespaces/default/configmaps")
+    assert listed.query["labelSelector"] == "app=web"
+    out = await kubectl_any(ctx, ["get", "pods", "--namespace=team-a", "-o", "json"])
+    assert json.loads(out)["items"][0]["metadata"]["name"] == "web-team-a"
+    assert "db" in await kubectl_any(ctx, ["get", "secrets", "-n", "team-a"])  # a table
+    assert "configmaps" in await kubectl_any(ctx, ["api-resources"])
+    with pytest.raises(ToolError, match="not allowed in this run"):
+        await kubectl_any(ctx, ["delete", "configmap", "web"])
+    monkeypatch.setenv("PODIUM_KUBECTL_VERBS", "get,delete")
+    out = await kubectl_any(ctx, ["delete", "configmap", "web", "--dry-run=server"])
+    assert "server dry run" in out and kube.get("v1", "ConfigMap", "web") is not None
 
 
 # --- confinement: whatever the arguments --------------------------------------------------------
 
 
 async def test_a_confined_run_stays_in_its_namespaces(
-    monkeypatch: pytest.MonkeyPatch, workspace: Path
+    monkeypatch: pytest.MonkeyPatch, kube: FakeKube, workspace: Path
 ) -> None:
     confine(monkeypatch, "team-a")
-    async with cluster(monkeypatch, workspace) as kube:
-        ctx = context(workspace)
-        # No namespace asked: the run's own, explicitly (not the kubeconfig's `default`).
-        assert "web-team-a" in await kubectl_get(ctx, "pods")
-        assert "web-team-a" in await kubectl_any(ctx, ["get", "pods"])
-        assert "web-team-a" in await kubectl_describe(ctx, "pods", "web-team-a")
-        await kubectl_apply(ctx, CM.format(ns=""))
-        await kubectl_apply(ctx, CM.format(ns="  namespace: team-a\n"))
+    ctx = context(workspace)
+    # No namespace asked: the run's own, explicitly (not the kubeconfig's `default`).
+    assert "web-team-a" in await kubectl_get(ctx, "pods")
+    assert "web-team-a" in await kubectl_any(ctx, ["get", "pods"])
+    assert "web-team-a" in await kubectl_describe(ctx, "pods", "web-team-a")
+    await kubectl_apply(ctx, CM.format(ns=""))
+    await kubectl_apply(ctx, CM.format(ns="  namespace: team-a\n"))
     touched = {r.path.split("/namespaces/")[1].split("/")[0] for r in kube.requests
                if "/namespaces/" in r.path}  # fmt: skip
     assert touched == {"team-a"}
@@ -247,22 +244,21 @@ async def test_the_kubectl_tool_refuses(
 
 
 async def test_files_and_secrets_through_the_kubectl_tool(
-    monkeypatch: pytest.MonkeyPatch, workspace: Path
+    monkeypatch: pytest.MonkeyPatch, kube: FakeKube, workspace: Path
 ) -> None:
     secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: team-a\n"
     (workspace / "secret.yaml").write_text(secret)
     (workspace / "cm.yaml").write_text(CM.format(ns=""))
-    async with cluster(monkeypatch, workspace):
-        ctx = context(workspace)
-        with pytest.raises(ToolError, match="secret values are not shown"):
-            await kubectl_any(ctx, ["get", "-f", "secret.yaml", "-o", "yaml"])
-        assert "db" in await kubectl_any(ctx, ["get", "-f", "secret.yaml"])
-        described = await kubectl_any(ctx, ["describe", "secret", "db", "-n", "team-a"])
-        assert "password:" in described and SECRET_VALUE not in described  # sizes, not values
-        monkeypatch.setenv("PODIUM_KUBECTL_VERBS", "get,apply")
-        confine(monkeypatch, "team-b")
-        with pytest.raises(ToolError, match="outside this run"):
-            await kubectl_any(ctx, ["apply", "-f", "secret.yaml"])
+    ctx = context(workspace)
+    with pytest.raises(ToolError, match="secret values are not shown"):
+        await kubectl_any(ctx, ["get", "-f", "secret.yaml", "-o", "yaml"])
+    assert "db" in await kubectl_any(ctx, ["get", "-f", "secret.yaml"])
+    described = await kubectl_any(ctx, ["describe", "secret", "db", "-n", "team-a"])
+    assert "password:" in described and SECRET_VALUE not in described  # sizes, not values
+    monkeypatch.setenv("PODIUM_KUBECTL_VERBS", "get,apply")
+    confine(monkeypatch, "team-b")
+    with pytest.raises(ToolError, match="outside this run"):
+        await kubectl_any(ctx, ["apply", "-f", "secret.yaml"])
 
 
 def test_scope_from_the_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -310,12 +306,11 @@ async def test_a_whole_run_confined_by_its_run_spec(workspace: Path) -> None:
     from runtime.mock_llm.script import Script
     from tests._runs import call
 
-    async with fake_kube() as kube:
-        kube.add("pods", "team-a", "api-0", spec={"containers": [{"name": "a", "image": "x"}]})
-        kube.add(
-            "pods", "kube-system", "etcd-0", spec={"containers": [{"name": "e", "image": "x"}]}
-        )
-        kube.add("secrets", "team-a", "db", data={"password": SECRET_VALUE})
+    with FakeKube() as kube:
+        kube.add("Namespace", "team-a")
+        kube.create(pod("api-0", "team-a", image="x"))
+        kube.create(pod("etcd-0", "kube-system", image="x"))
+        kube.add("Secret", "db", "team-a", data={"password": SECRET_VALUE})
         spec = workspace / "spec.json"
         skill = {"name": "kubectl", "source": "kubectl", "secret_env": ["KUBECONFIG"],
                  "env": {"PODIUM_KUBECTL_NAMESPACES": "team-a"}}  # fmt: skip
@@ -334,7 +329,7 @@ async def test_a_whole_run_confined_by_its_run_spec(workspace: Path) -> None:
                 sys.executable, "-m", "runtime.cli", "run", "--spec", str(spec),
                 "--model", "openai:mock", "--workspace", str(workspace / "ws"), "--json",
                 env={**os.environ, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "x",
-                     "KUBECONFIG": str(kube.kubeconfig(workspace)), "HOME": str(workspace)},
+                     "KUBECONFIG": str(kube.kubeconfig()), "HOME": str(workspace)},
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip
             out, err = await asyncio.wait_for(proc.communicate(), 90)
@@ -344,17 +339,17 @@ async def test_a_whole_run_confined_by_its_run_spec(workspace: Path) -> None:
     seen = json.dumps([r.body for r in server.requests])
     assert "outside this run's namespaces (team-a)" in seen
     assert "secret values are not shown" in seen
-    assert SECRET_VALUE not in seen and TOKEN not in seen
+    assert SECRET_VALUE not in seen and kube.admin_token not in seen
     assert not [r for r in kube.requests if "/namespaces/kube-system/" in r.path]
 
 
 async def test_an_unreachable_cluster_is_named_without_its_token(
-    monkeypatch: pytest.MonkeyPatch, workspace: Path
+    kube: FakeKube, workspace: Path
 ) -> None:
-    async with cluster(monkeypatch, workspace) as kube:
-        url = kube.url
+    url = kube.url
+    kube.stop()
     with pytest.raises(ToolError) as caught:
         await kubectl_get(context(workspace), "pods")
     message = str(caught.value)
     assert message.startswith(f"cannot reach the Kubernetes API server {url}"), message
-    assert TOKEN not in message and "/.venv/" not in message
+    assert kube.admin_token not in message and "/.venv/" not in message

@@ -89,10 +89,10 @@ def test_memory_recall_and_summary_across_runs(podium: Any, workspace: Path) -> 
 async def test_cluster_credentials_reach_the_kubectl_skill_only(workspace: Path) -> None:
     """The kubeconfig is the kubectl skill's `secret_env`: the skill reaches the (fake) API
     server with it, while the agent and the other skills never see it."""
-    from tests._fake_kube import TOKEN, fake_kube
+    from tests.kube import FakeKube
 
-    async with fake_kube() as kube:
-        kube.add("pods", "default", "web-1", spec={"containers": [{"name": "app", "image": "x"}]})
+    with FakeKube() as kube:
+        kube.add("Pod", "web-1", spec={"containers": [{"name": "app", "image": "x"}]})
         spec = workspace / "spec.json"
         spec.write_text(
             json.dumps(
@@ -130,7 +130,7 @@ async def test_cluster_credentials_reach_the_kubectl_skill_only(workspace: Path)
                     **os.environ,
                     "OPENAI_BASE_URL": base_url,
                     "OPENAI_API_KEY": "x",
-                    "KUBECONFIG": str(kube.kubeconfig(workspace)),
+                    "KUBECONFIG": str(kube.kubeconfig()),
                     "HOME": str(workspace),
                 },
                 stdout=asyncio.subprocess.PIPE,
@@ -141,6 +141,6 @@ async def test_cluster_credentials_reach_the_kubectl_skill_only(workspace: Path)
     assert proc.returncode == 0, out.decode() + err.decode()
     result = json.loads((workspace / "ws" / ".podium" / "result.json").read_text())
     assert "web-1" in result["output"]  # kubectl reached the API server with its kubeconfig
-    assert kube.requests and all(r.token == TOKEN for r in kube.requests)
+    assert kube.requests and all(r.user == "admin" for r in kube.requests)  # with its token
     assert "KUBECONFIG" not in result["output"]  # the other skill never saw it
-    assert TOKEN not in (workspace / "ws" / ".podium" / "events.jsonl").read_text()
+    assert kube.admin_token not in (workspace / "ws" / ".podium" / "events.jsonl").read_text()

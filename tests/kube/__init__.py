@@ -55,10 +55,13 @@ FakeKube:
   "KUBECACHEDIR"}` for a subprocess; `client(token=None)` -> kubernetes.client.ApiClient.
 - `mint(namespace, sa, seconds=3600) -> token` (as TokenRequest); `add_user(name, groups)`.
 - Direct state access (admin, no HTTP, not recorded): `get/list/create/apply/delete`,
+  `add(kind, name, namespace, labels, **fields)` (a core v1 object),
   `wait_for(fn, timeout)`, `advance(seconds)` (the API's clock: token expiry, timestamps).
 - `requests` (list of Seen: method, path, query, user, verb, resource, namespace, name,
   subresource, code), `count(verb=, user=, resource=, method=)`, `issued` (tokens minted).
-- `fail(code, path=regex, method=None, times=1)`: inject failures.
+- `seen(method, path)`: the recorded requests for one method and path.
+- `fail(code, path=regex, method=None, times=1)`: inject failures; `stall(path=regex,
+  method=None, times=1)`: leave matching requests unanswered until the fake stops.
 - `logs.write/close/text(namespace, pod, container)`: what pods/NAME/log serves.
 
 What the API does: discovery (/api, /apis, /version, trailing slashes, core groupVersion "v1",
@@ -83,7 +86,8 @@ resourceNames; the default cluster-admin/admin/edit/view ClusterRoles; 403 with 
 401 for unknown or expired tokens), TokenReview and (Self)SubjectAccessReview.
 
 What it does not: validation against schemas, CEL, defaulting beyond the above, conversion
-between CRD versions, protobuf, paging (`limit` is ignored: everything in one page), RBAC
+between CRD versions, protobuf (but for the Secret, ConfigMap and DeleteOptions bodies
+Helm's release storage sends), paging (`limit` is ignored: everything in one page), RBAC
 escalation checks, admission webhooks, aggregated discovery (clients fall back).
 """
 

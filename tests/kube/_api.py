@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from aiohttp import web
 
-from tests.kube import _discovery, _select
+from tests.kube import _discovery, _protobuf, _select
 from tests.kube._auth import Attributes, User
 from tests.kube._resources import BUILTIN, Resource
 from tests.kube._store import ApiError, Change, Store
@@ -127,7 +127,7 @@ class Api:
     def __init__(self, fake: FakeKube) -> None:
         self.fake = fake
         self.store: Store = fake.store
-        self.watchers: list[tuple[str, str, asyncio.Queue[Change]]] = []
+        self.watchers: list[tuple[str, str, asyncio.Queue[Change | None]]] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stopping = asyncio.Event()
 
@@ -143,6 +143,12 @@ class Api:
                 loop.call_soon_threadsafe(queue.put_nowait, change)
         if self.store.gc_wanted.is_set():
             loop.call_soon_threadsafe(self._schedule_gc)
+
+    def stop(self) -> None:
+        """On the server's loop: end every watch now (None wakes each one)."""
+        self.stopping.set()
+        for _, _, queue in self.watchers:
+            queue.put_nowait(None)
 
     def _schedule_gc(self) -> None:
         if not getattr(self, "_gc_pending", False):
@@ -166,13 +172,16 @@ class Api:
 
     async def _handle(self, request: web.Request, seen: Seen) -> web.StreamResponse:
         injected = self.fake.injected(request.method, request.path)
+        if injected == 0:
+            await self.stopping.wait()
+            return _status(503, "ServiceUnavailable", "the fake API is stopping")
         if injected is not None:
             return _status(
                 injected,
                 "InternalError" if injected >= 500 else "Injected",
                 f"injected failure {injected}",
             )
-        user = self.fake.authenticate(request.headers.get("Authorization", ""))
+        user = self.fake.identity.authenticate(request.headers.get("Authorization", ""))
         if user is None:
             return _status(401, "Unauthorized", "Unauthorized")
         seen.user = user.name
@@ -195,7 +204,7 @@ class Api:
             route.namespace or "",
             route.name,
         )
-        if not self.fake.authorize(user, attrs):
+        if not self.fake.identity.authorize(user, attrs):
             raise ApiError(
                 403,
                 "Forbidden",
@@ -238,8 +247,11 @@ class Api:
         if not raw:
             return None
         kind = request.content_type
-        if "protobuf" in kind:
-            raise ApiError(415, "UnsupportedMediaType", "this fake API speaks JSON only")
+        if kind == _protobuf.CONTENT_TYPE:
+            try:
+                return _protobuf.decode(raw)
+            except ValueError as e:
+                raise ApiError(415, "UnsupportedMediaType", str(e)) from None
         try:
             return yaml.safe_load(raw) if "yaml" in kind else json.loads(raw)
         except (ValueError, yaml.YAMLError) as e:
@@ -277,7 +289,9 @@ class Api:
             return web.json_response(_scale(obj))
         if request.method == "POST":
             if sub == "token":
-                return web.json_response(self.fake.token_request(ns, name, body), status=201)
+                return web.json_response(
+                    self.fake.identity.token_request(ns, name, body), status=201
+                )
             if sub == "eviction":
                 self.store.delete(self.store.storage("", "pods"), ns, name, dry_run=dry)
                 return web.json_response(
@@ -285,7 +299,7 @@ class Api:
                     status=201,
                 )
             if res.plural.endswith("reviews"):
-                return web.json_response(self.fake.review(res, body, user), status=201)
+                return web.json_response(self.fake.identity.review(res, body, user), status=201)
             obj = self.store.create(res, ns, body, dry_run=dry)
             return web.json_response(obj, status=201)
         if request.method == "PUT":
@@ -391,7 +405,7 @@ class Api:
                 return False
             return select(obj)
 
-        queue: asyncio.Queue[Change] = asyncio.Queue()
+        queue: asyncio.Queue[Change | None] = asyncio.Queue()
         entry = (res.group, res.plural, queue)
         rv_raw = q.get("resourceVersion", "")
         initial = q.get("sendInitialEvents") == "true"
@@ -457,6 +471,8 @@ class Api:
                     if request.transport is None or request.transport.is_closing():
                         break
                     continue
+                if change is None:
+                    break
                 kind = _translate(change, matches)
                 if kind is not None:
                     await self._send(response, res, {"type": kind, "object": change.new}, table)

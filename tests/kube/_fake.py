@@ -24,14 +24,13 @@ from aiohttp import web
 
 from tests.kube import _select
 from tests.kube._api import Api, Seen
-from tests.kube._auth import RBAC, Attributes, Tokens, User, default_cluster_roles, rule_allows
-from tests.kube._auth import rules_for as _rules_for
+from tests.kube._auth import RBAC, User, default_cluster_roles
+from tests.kube._identity import Identity
 from tests.kube._logs import Logs
 from tests.kube._resources import Resource
-from tests.kube._store import ApiError, Change, Store, iso
+from tests.kube._store import ApiError, Change, Store
 
 T = TypeVar("T")
-AUDIENCE = "https://kubernetes.default.svc"
 ADMIN_GROUPS = ("system:masters", "system:authenticated")
 
 
@@ -77,29 +76,27 @@ class FakeKube:
     """A stateful fake Kubernetes API server; see the package docstring for what it does."""
 
     def __init__(self, *, min_token_seconds: int = 600) -> None:
-        self.min_token_seconds = min_token_seconds
-        """TokenRequest refuses shorter expirationSeconds (the real minimum is 600)."""
         self.requests: list[Seen] = []
         """Every request answered, in order."""
-        self.issued: list[dict[str, Any]] = []
-        """Every token minted: namespace, serviceaccount, expires (epoch s), audiences, bound."""
         self.logs = Logs()
-        self.tokens = Tokens()
-        self.admin_token = "admin-" + secrets.token_hex(16)
-        self.tokens.fixed[self.admin_token] = User("admin", ADMIN_GROUPS)
         self.folder = Path(tempfile.mkdtemp(prefix="fake-kube-"))
         cert, self._key = _cert(self.folder)
         self.ca_path = cert
         """The CA (self-signed server certificate) file clients verify against."""
         self.ca_pem = cert.read_text()
         self.store = Store(self._on_change, self.ca_pem)
+        self.identity = Identity(self.store, min_token_seconds)
+        self.tokens = self.identity.tokens
+        self.issued = self.identity.issued
+        """Every token minted: namespace, serviceaccount, expires (epoch s), audiences, bound."""
+        self.admin_token = "admin-" + secrets.token_hex(16)
+        self.tokens.fixed[self.admin_token] = User("admin", ADMIN_GROUPS)
         self.url = ""
         """https://127.0.0.1:PORT once started."""
         self.port = 0
         self._api = Api(self)
         self._failures: list[_Failure] = []
         self._clients: list[Any] = []
-        self._rbac_cache: dict[tuple[str, tuple[str, ...], str], list[dict[str, Any]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -154,7 +151,7 @@ class FakeKube:
         loop.close()
 
     async def _shutdown(self) -> None:
-        self._api.stopping.set()
+        self._api.stop()
         assert self._runner is not None
         server: Any = self._runner.server
         for transport in list(server._connections.values()):  # pyright: ignore[reportPrivateUsage]
@@ -181,168 +178,12 @@ class FakeKube:
         self.stop()
 
     def _on_change(self, change: Change) -> None:
-        if change.group == RBAC:
-            self._rbac_cache.clear()
+        self.identity.on_change(change)
         self._api.on_change(change)
 
-    # --- authentication and authorization ---------------------------------------------------
-
     def authenticate(self, header: str) -> User | None:
-        if not header.startswith("Bearer "):
-            return None
-        token = header.removeprefix("Bearer ").strip()
-        if token in self.tokens.fixed:
-            return self.tokens.fixed[token]
-        claims = self.tokens.claims(token)
-        if claims is None or claims.get("exp", 0) <= self.store.now():
-            return None
-        k8s = claims.get("kubernetes.io", {})
-        ns, sa = k8s.get("namespace", ""), k8s.get("serviceaccount", {})
-        found = self.store.objects.get(("", "serviceaccounts", ns, sa.get("name", "")))
-        if found is None or found["metadata"]["uid"] != sa.get("uid"):
-            return None
-        for kind, plural in (("pod", "pods"), ("secret", "secrets")):
-            bound = k8s.get(kind)
-            if bound:
-                obj = self.store.objects.get(("", plural, ns, bound.get("name", "")))
-                if obj is None or obj["metadata"]["uid"] != bound.get("uid"):
-                    return None
-        return User(
-            f"system:serviceaccount:{ns}:{sa['name']}",
-            ("system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"),
-            sa.get("uid", ""),
-        )
-
-    def rules(self, user: User, namespace: str) -> list[dict[str, Any]]:
-        """The RBAC rules that apply to `user` in `namespace` ('' = cluster-wide only)."""
-        key = (user.name, user.groups, namespace)
-        cached = self._rbac_cache.get(key)
-        if cached is not None:
-            return cached
-        with self.store.lock:
-            bindings = [
-                o
-                for (g, p, ns, _), o in self.store.objects.items()
-                if g == RBAC
-                and (
-                    p == "clusterrolebindings"
-                    or (p == "rolebindings" and namespace and ns == namespace)
-                )
-            ]
-
-            def lookup(plural: str, ns: str, name: str) -> dict[str, Any] | None:
-                return self.store.objects.get((RBAC, plural, ns, name))
-
-            found = _rules_for(user, namespace, bindings, lookup)
-        self._rbac_cache[key] = found
-        return found
-
-    def authorize(self, user: User, attrs: Attributes) -> bool:
-        if user.admin:
-            return True
-        if attrs.path or (attrs.resource == "selfsubjectaccessreviews" and attrs.verb == "create"):
-            return True
-        return any(rule_allows(r, attrs) for r in self.rules(user, attrs.namespace))
-
-    def token_request(self, namespace: str, name: str, body: Any) -> dict[str, Any]:
-        """Mint a token for ServiceAccount namespace/name (the TokenRequest subresource)."""
-        sa = self.store.get(self.store.storage("", "serviceaccounts"), namespace, name)
-        spec = dict((body or {}).get("spec") or {})
-        seconds = int(spec.get("expirationSeconds") or 3600)
-        if seconds < self.min_token_seconds:
-            raise ApiError(
-                422,
-                "Invalid",
-                f'TokenRequest.authentication.k8s.io "{name}" is '
-                f"invalid: spec.expirationSeconds: Invalid value: {seconds}: may not "
-                "specify a duration less than 10 minutes",
-            )
-        now = self.store.now()
-        audiences = list(spec.get("audiences") or [AUDIENCE])
-        k8s: dict[str, Any] = {
-            "namespace": namespace,
-            "serviceaccount": {"name": name, "uid": sa["metadata"]["uid"]},
-        }
-        ref = spec.get("boundObjectRef")
-        if ref:
-            kind = str(ref.get("kind", "")).lower()
-            if kind not in ("pod", "secret"):
-                raise ApiError(
-                    422,
-                    "Invalid",
-                    f"boundObjectRef.kind {ref.get('kind')!r} is not supported (Pod or Secret)",
-                )
-            obj = self.store.get(self.store.storage("", f"{kind}s"), namespace, ref.get("name", ""))
-            if ref.get("uid") not in (None, "", obj["metadata"]["uid"]):
-                raise ApiError(
-                    409,
-                    "Conflict",
-                    f"the UID in the bound object reference "
-                    f"({ref.get('uid')}) does not match the UID in record",
-                )
-            k8s[kind] = {"name": obj["metadata"]["name"], "uid": obj["metadata"]["uid"]}
-        claims = {
-            "iss": AUDIENCE,
-            "sub": f"system:serviceaccount:{namespace}:{name}",
-            "aud": audiences,
-            "iat": int(now),
-            "nbf": int(now),
-            "exp": int(now + seconds),
-            "jti": secrets.token_hex(8),
-            "kubernetes.io": k8s,
-        }
-        token = self.tokens.mint(claims)
-        self.issued.append(
-            {
-                "namespace": namespace,
-                "serviceaccount": name,
-                "expires": now + seconds,
-                "audiences": audiences,
-                "bound": ref,
-            }
-        )
-        return {
-            "apiVersion": "authentication.k8s.io/v1",
-            "kind": "TokenRequest",
-            "metadata": {"name": name, "namespace": namespace, "creationTimestamp": iso(now)},
-            "spec": {**spec, "audiences": audiences, "expirationSeconds": seconds},
-            "status": {"token": token, "expirationTimestamp": iso(now + seconds)},
-        }
-
-    def review(self, res: Resource, body: Any, user: User) -> dict[str, Any]:
-        """Answer a TokenReview, SelfSubjectAccessReview or SubjectAccessReview."""
-        body = dict(body or {})
-        spec = body.get("spec") or {}
-        if res.plural == "tokenreviews":
-            found = self.authenticate(f"Bearer {spec.get('token', '')}")
-            status: dict[str, Any] = {"authenticated": found is not None}
-            if found is not None:
-                status["user"] = {
-                    "username": found.name,
-                    "uid": found.uid,
-                    "groups": list(found.groups),
-                }
-            return {**body, "status": status}
-        if res.plural == "subjectaccessreviews":
-            user = User(spec.get("user", ""), tuple(spec.get("groups") or ()))
-        if "nonResourceAttributes" in spec:
-            a = spec["nonResourceAttributes"]
-            attrs = Attributes(a.get("verb", "get"), path=a.get("path", "/"))
-        else:
-            a = spec.get("resourceAttributes") or {}
-            attrs = Attributes(
-                a.get("verb", ""),
-                a.get("group", ""),
-                a.get("resource", ""),
-                a.get("subresource", ""),
-                a.get("namespace", ""),
-                a.get("name", ""),
-            )
-        allowed = self.authorize(user, attrs)
-        return {
-            **body,
-            "status": {"allowed": allowed, "reason": "allowed by the fake RBAC" if allowed else ""},
-        }
+        """The user an Authorization header stands for (None: unauthenticated)."""
+        return self.identity.authenticate(header)
 
     # --- failure injection ------------------------------------------------------------------
 
@@ -350,7 +191,13 @@ class FakeKube:
         """Answer the next `times` requests whose path matches regex `path` with `code`."""
         self._failures.append(_Failure(code, method, re.compile(path), times))
 
+    def stall(self, path: str = ".*", method: str | None = None, times: int = 1) -> None:
+        """Leave the next `times` requests whose path matches regex `path` unanswered until the
+        fake stops: a hung API server, as a client with a deadline meets it."""
+        self._failures.append(_Failure(0, method, re.compile(path), times))
+
     def injected(self, method: str, path: str) -> int | None:
+        """The status code to answer with instead of serving (0: never answer), or None."""
         for f in self._failures:
             if f.times > 0 and f.method in (None, method) and f.path.search(path):
                 f.times -= 1
@@ -418,7 +265,7 @@ class FakeKube:
     def mint(self, namespace: str, serviceaccount: str, seconds: int = 3600) -> str:
         """A ServiceAccount token, as TokenRequest would issue it."""
         body = {"spec": {"expirationSeconds": seconds}}
-        return self.token_request(namespace, serviceaccount, body)["status"]["token"]
+        return self.identity.token_request(namespace, serviceaccount, body)["status"]["token"]
 
     def resource(self, api_version: str, kind: str) -> Resource:
         res = self.store.by_kind(api_version, kind)
@@ -445,6 +292,18 @@ class FakeKube:
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         res = self.resource(obj["apiVersion"], obj["kind"])
         return self.store.create(res, obj.get("metadata", {}).get("namespace", "default"), obj)
+
+    def add(
+        self,
+        kind: str,
+        name: str,
+        namespace: str = "default",
+        labels: dict[str, str] | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Create a core (v1) object from its top-level fields: `add("Pod", "web", spec=...)`."""
+        meta = {"name": name, "namespace": namespace, **({"labels": labels} if labels else {})}
+        return self.create({"apiVersion": "v1", "kind": kind, "metadata": meta, **fields})
 
     def apply(self, obj: dict[str, Any], manager: str = "test", sub: str = "") -> dict[str, Any]:
         """Server-side apply (force) as `manager`; `sub="status"` applies to the status."""
@@ -489,6 +348,10 @@ class FakeKube:
             and resource in (None, r.resource)
             and method in (None, r.method)
         )
+
+    def seen(self, method: str, path: str) -> list[Seen]:
+        """The recorded requests with this method and (exact) path, in order."""
+        return [r for r in list(self.requests) if (r.method, r.path) == (method, path)]
 
     def wait_for(self, check: Callable[[], T | None], timeout: float = 10.0) -> T:
         """Poll `check` until it returns something truthy; raise TimeoutError after `timeout`."""

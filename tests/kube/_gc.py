@@ -1,5 +1,7 @@
-"""Garbage collection for the fake API's store: dependents of deleted owners (Background,
-Foreground, Orphan), and the contents of deleted namespaces."""
+"""How objects go away in the fake API's store: DELETE (preconditions, propagation policy,
+graceful deletion of pods bound to a node, finalizers, namespaces turning Terminating), and the
+garbage collection that finishes it: dependents of deleted owners (Background, Foreground,
+Orphan), and the contents of deleted namespaces."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from tests.kube import _merge
+from tests.kube._types import conflict, iso, not_found
 
 if TYPE_CHECKING:
     from tests.kube._resources import Resource
@@ -28,6 +31,18 @@ class Collector:
     def storage(self, group: str, plural: str) -> Resource:
         raise NotImplementedError
 
+    def now(self) -> float:
+        raise NotImplementedError
+
+    def _key(self, res: Resource, namespace: str, name: str) -> Key:
+        raise NotImplementedError
+
+    def _commit(self, key: Key, old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _remove(self, key: Key, last: dict[str, Any] | None = None) -> dict[str, Any]:
+        raise NotImplementedError
+
     def delete(
         self,
         res: Resource,
@@ -39,13 +54,52 @@ class Collector:
         preconditions: dict[str, Any] | None = None,
         dry_run: bool = False,
     ) -> tuple[dict[str, Any], bool]:
-        raise NotImplementedError
-
-    def _commit(self, key: Key, old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def _remove(self, key: Key, last: dict[str, Any] | None = None) -> dict[str, Any]:
-        raise NotImplementedError
+        """Delete (or start deleting) an object; (its last state, whether it is gone now)."""
+        with self.lock:
+            key = self._key(res, namespace, name)
+            old = self.objects.get(key)
+            if old is None:
+                raise not_found(res, name)
+            pre = preconditions or {}
+            meta = old["metadata"]
+            if pre.get("uid") not in (None, meta["uid"]) or pre.get("resourceVersion") not in (
+                None,
+                meta["resourceVersion"],
+            ):
+                raise conflict(res, name)
+            if dry_run:
+                return old, False
+            if meta.get("deletionTimestamp"):
+                if key[:2] != ("", "pods") or grace != 0:
+                    return old, False
+                new = _merge.copy(old)  # pyright: ignore[reportUnknownVariableType]
+                new["metadata"]["deletionGracePeriodSeconds"] = 0
+                return self._commit(key, old, new), key not in self.objects
+            if not propagation:
+                propagation = (
+                    "Orphan" if (res.group, res.plural) == ("batch", "jobs") else "Background"
+                )
+            if propagation == "Orphan":
+                self._orphan(meta["uid"])
+            new: dict[str, Any] = _merge.copy(old)  # pyright: ignore[reportUnknownVariableType]
+            nmeta = new["metadata"]
+            if propagation == "Foreground":
+                nmeta["finalizers"] = [*(nmeta.get("finalizers") or []), "foregroundDeletion"]
+            if key[:2] == ("", "pods") and old.get("spec", {}).get("nodeName"):
+                wait: int = old["spec"].get("terminationGracePeriodSeconds", 30)
+                wait = wait if grace is None else grace
+                if wait > 0:
+                    nmeta["deletionGracePeriodSeconds"] = wait
+                    nmeta["deletionTimestamp"] = iso(self.now() + wait)
+                    return self._commit(key, old, new), False
+            if key[:2] == ("", "namespaces"):
+                new["status"] = {"phase": "Terminating"}
+            if nmeta.get("finalizers") or key[:2] == ("", "namespaces"):
+                nmeta.setdefault("deletionTimestamp", iso(self.now()))
+                nmeta["deletionGracePeriodSeconds"] = 0
+                self.gc_wanted.set()
+                return self._commit(key, old, new), False
+            return self._remove(key), True
 
     def _orphan(self, uid: str) -> None:
         for dep in list(self.dependents.get(uid, ())):

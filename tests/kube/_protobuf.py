@@ -1,9 +1,10 @@
 """Decode the Kubernetes protobuf bodies a client sends for Secrets and ConfigMaps (what Helm's
-release storage drivers send), into the JSON-shaped dicts a fake API server keeps.
+release storage drivers send) and the DeleteOptions it deletes them with, into the JSON-shaped
+dicts a fake API server keeps.
 
 The wire format: the 4 magic bytes `k8s\\x00`, then a `runtime.Unknown` {1: TypeMeta {1:
 apiVersion, 2: kind}, 2: raw (the object's own message), 3: contentEncoding, 4: contentType}.
-Only the fields these two kinds use are read (k8s.io/api/core/v1/generated.proto); others are
+Only the fields these kinds use are read (k8s.io/api/core/v1/generated.proto); others are
 skipped by wire type, so a newer client's extra fields do no harm.
 """
 
@@ -77,6 +78,25 @@ def _metadata(data: bytes) -> dict[str, Any]:
     return meta
 
 
+def _delete_options(data: bytes) -> dict[str, Any]:
+    """meta/v1 DeleteOptions {1: gracePeriodSeconds, 2: preconditions {1: uid, 2:
+    resourceVersion}, 3: orphanDependents, 4: propagationPolicy, 5: dryRun (repeated)}."""
+    opts: dict[str, Any] = {}
+    for number, value in fields(data):
+        if number == 1 and isinstance(value, int):
+            opts["gracePeriodSeconds"] = value
+        elif number == 2 and isinstance(value, bytes):
+            names = {1: "uid", 2: "resourceVersion"}
+            opts["preconditions"] = {names[n]: _text(v) for n, v in fields(value) if n in names}
+        elif number == 3 and isinstance(value, int):
+            opts["orphanDependents"] = bool(value)
+        elif number == 4:
+            opts["propagationPolicy"] = _text(value)
+        elif number == 5:
+            opts.setdefault("dryRun", []).append(_text(value))
+    return opts
+
+
 def decode(body: bytes) -> dict[str, Any]:
     """A Secret or ConfigMap protobuf body as the JSON object the API would have stored."""
     if not body.startswith(MAGIC):
@@ -92,6 +112,10 @@ def decode(body: bytes) -> dict[str, Any]:
                     kind = _text(part)
         elif number == 2 and isinstance(value, bytes):
             raw = value
+    if kind == "DeleteOptions":
+        return {"apiVersion": api_version, "kind": kind, **_delete_options(raw)}
+    if kind not in ("Secret", "ConfigMap"):
+        raise ValueError(f"this fake API reads no protobuf {kind} (Secrets and ConfigMaps only)")
     obj: dict[str, Any] = {"apiVersion": api_version, "kind": kind}
     for number, value in fields(raw):
         if number == 1 and isinstance(value, bytes):
