@@ -7,6 +7,11 @@ minted for it, then the Job. A run with a Job gets its status from `observe()`. 
 cancelled or deleted run has its credentials revoked (the skills' ServiceAccounts and token
 Secrets deleted), its memory claim released, and its grants outside its namespace removed
 (the finalizer, added only when there are such grants).
+
+A running run's approvals come over its control channel (`controller.control`): the pod's
+waiting calls become `status.pendingApprovals`, and each `spec.decisions` entry for one of
+them is signed with the run's approval key and delivered, then recorded in `status.approvals`
+and as an event.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from prometheus_client import Gauge
 from pydantic import ValidationError
 
 from controller import _pod
-from controller.build import MANAGER, Plan, b64_data, build, lease_name, run_labels
+from controller.build import MANAGER, Plan, b64_data, build, lease_name, run_keys, run_labels
+from controller.control import ControlHub, sync_approvals
 from controller.crd.mcpserver import MCPServer
 from controller.crd.models import TERMINAL_PHASES, AgentRun, AgentRunStatus, Skill, SkillSpec
 from controller.kube import ALL, Conflict, Kube
@@ -30,6 +36,7 @@ from controller.mcpservers import Attachment, attach
 from controller.observe import Observation, observe, set_condition, timestamp
 from controller.policy import ControllerConfig
 from controller.runner import Key, Watch
+from protos.approval import new_key
 
 __all__ = ["FINALIZER", "AgentRunReconciler"]
 
@@ -73,12 +80,20 @@ class AgentRunReconciler:
         config: ControllerConfig,
         ca: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        master_key: str | None = None,
     ) -> None:
         self.kube = kube
         self.config = config
         self.ca = ca
         self.clock = clock
         self.phases: dict[tuple[str, str], str] = {}
+        if master_key is None:
+            log.warning("no master key given: runs started before a restart cannot be approved")
+        self.master_key = master_key or new_key()
+        """Each run's keys are derived from it (`RunKeys.derive`)."""
+        self.notify: Callable[[Key], None] = lambda key: None
+        """Queues a run for a reconcile (the runner's `enqueue`, set by the app)."""
+        self.hub = ControlHub(lambda key: self.notify(key))
 
     def watches(self) -> Sequence[Watch]:
         managed = {"app.kubernetes.io/managed-by": MANAGER}
@@ -94,6 +109,7 @@ class AgentRunReconciler:
         raw = await self.kube.get("AgentRun", key.name, key.namespace)
         if raw is None:
             self._count(key, None)
+            self.hub.drop(key)
             return None
         try:
             run = AgentRun.model_validate(raw)
@@ -134,7 +150,7 @@ class AgentRunReconciler:
             await self._write(run, run.status or AgentRunStatus(), status)
             return WAIT_S
         try:
-            plan = build(run, skills, self.config, self.ca, mcp)
+            plan = build(run, skills, self.config, self.ca, mcp, self.master_key)
         except (_pod.RenderError, ValueError) as exc:
             return await self._finish(run, status, "Failed", "InvalidSpec", str(exc))
         if plan.problems:
@@ -168,7 +184,17 @@ class AgentRunReconciler:
             status.jobName = name  # created by a pass that could not record it
         pods = await self.kube.list("Pod", run.namespace, {"podium.dev/run": run.name})
         obs = observe(status, job, pods, now)
-        return await self._apply_observation(run, obs)
+        again: float | None = None
+        if not obs.terminal:
+            keys = run_keys(run, self.master_key, [s.name for s in plan.translation.spec.skills])
+            synced = await sync_approvals(
+                self.hub, run, obs.status, pods, self.config.controlPort,
+                keys.approval_key, keys.control_token, now,
+            )  # fmt: skip
+            obs.events += synced.events
+            again = 1.0 if synced.retry else None
+        after = await self._apply_observation(run, obs)
+        return again if after is None else min(after, again or after)
 
     async def _apply_observation(self, run: AgentRun, obs: Observation) -> float | None:
         if obs.delete_job and obs.status.jobName:
@@ -177,6 +203,8 @@ class AgentRunReconciler:
             await self._event(run, kind, reason, message)
         status = obs.status
         if obs.terminal:
+            self.hub.drop(Key("AgentRun", run.namespace, run.name))
+            status.pendingApprovals = []
             status = await self._release(run, status)
         await self._write(run, run.status or AgentRunStatus(), status)
         waiting = any(c.type == "Waiting" and c.status == "True" for c in status.conditions)
@@ -199,7 +227,8 @@ class AgentRunReconciler:
     async def _start(self, run: AgentRun, plan: Plan, raw: dict[str, Any]) -> dict[str, Any]:
         if plan.foreign_grants:
             await self._finalizer(raw, add=True)
-        head = [plan.config_map, *plan.service_accounts]
+        keys = [plan.keys_secret] if plan.keys_secret else []
+        head = [plan.config_map, *keys, *plan.service_accounts]
         for obj in head:
             await self.kube.apply(obj)
         by_name = {s["metadata"]["name"]: s for s in plan.token_secrets}

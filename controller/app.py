@@ -50,10 +50,11 @@ class Controller:
         workers: int = 8,
         resync_s: float = 300.0,
         ca: str | None = None,
+        master_key: str | None = None,
     ) -> None:
         self.kube = kube
         self.agentruns = AgentRunReconciler(
-            kube, config, ca if ca is not None else cluster_ca(kube)
+            kube, config, ca if ca is not None else cluster_ca(kube), master_key=master_key
         )
         self.schedules = AgentScheduleReconciler(kube)
         self.mcpservers = MCPServerReconciler(kube)
@@ -64,10 +65,14 @@ class Controller:
             workers,
             resync_s,
         )
+        self.agentruns.notify = self.runner.enqueue
 
     async def run(self, port: int | None = None) -> None:
         extra = [] if port is None else [lambda: serve_http(self.runner, port)]
-        await self.runner.run(extra)
+        try:
+            await self.runner.run(extra)
+        finally:
+            await self.agentruns.hub.close()
 
 
 async def serve_http(runner: Runner, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104
@@ -104,6 +109,26 @@ async def serve_http(runner: Runner, port: int, host: str = "0.0.0.0") -> None: 
         await server.serve_forever()
 
 
+def _master_key(path: Path | None) -> str | None:
+    """The master key (`--master-key-file`, else $PODIUM_MASTER_KEY_FILE): at least 32
+    characters of a file, surrounding whitespace dropped."""
+    import os
+
+    if path is None and os.environ.get("PODIUM_MASTER_KEY_FILE"):
+        path = Path(os.environ["PODIUM_MASTER_KEY_FILE"])
+        if not path.exists():  # deploy/ mounts an optional Secret there
+            return None
+    if path is None:
+        return None
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"--master-key-file {path}: {exc.strerror}") from None
+    if len(key) < 32:
+        raise ValueError(f"--master-key-file {path}: needs at least 32 characters")
+    return key
+
+
 def run_controller(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO,
@@ -112,13 +137,16 @@ def run_controller(args: argparse.Namespace) -> int:
     )
     try:
         config = load_config(args.config)
+        master_key = _master_key(args.master_key_file)
         kube = connect(args.kubeconfig, args.context)
     except Exception as exc:  # a bad config or kubeconfig: one line, exit 2
         print(f"podium controller: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
 
     async def main() -> None:
-        controller = Controller(kube, config, args.namespace, args.workers, args.resync)
+        controller = Controller(
+            kube, config, args.namespace, args.workers, args.resync, master_key=master_key
+        )
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()

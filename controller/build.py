@@ -9,8 +9,12 @@ prints exactly this, and the reconciler applies exactly this.
 - per cluster-facing skill, a ServiceAccount of this run and skill, its Role(s) and
   binding(s) (ClusterRole/ClusterRoleBinding only when asked and allowed), a Secret for its
   kubeconfig and minted token (`TokenPlan`: the reconciler asks the TokenRequest API);
-- a NetworkPolicy: no ingress; egress to DNS, the model, and the API server only for a Pod
-  with cluster-facing skills.
+- the run's keys Secret (`<pod>-keys`: approval key and call tokens, derived from the
+  controller's master key, `RunKeys.derive`), its approval key mounted into the skill
+  containers only, the call tokens each into its skill and the agent, the control token into
+  the `podium-control` sidecar only (runtime.control: the controller's channel into the pod);
+- a NetworkPolicy: ingress only from the controller's pods to the control port; egress to
+  DNS, the model, and the API server only for a Pod with cluster-facing skills.
 """
 
 from __future__ import annotations
@@ -28,20 +32,26 @@ from controller import _pod
 from controller.crd.models import AgentRun, SkillSpec
 from controller.policy import ControllerConfig, check_rbac
 from controller.runspec import ResolvedSkill, Translation, translate
+from runtime.keys import CONTROL_TOKEN_SECRET, RunKeys
+from runtime.layout import WORKSPACE
 from runtime.spec import Resources
 
 if TYPE_CHECKING:
     from controller.mcpservers import Attachment
 
 __all__ = [
+    "CONTROL_CONTAINER",
     "KUBE_DIR",
     "MANAGER",
     "Plan",
     "TokenPlan",
     "b64_data",
     "build",
+    "control_env",
     "kubeconfig",
     "lease_name",
+    "run_identity",
+    "run_keys",
     "run_labels",
 ]
 
@@ -60,6 +70,8 @@ AGENT_BLANK_ENV = (
     "KUBERNETES_PORT_443_TCP_ADDR",
 )
 DNS_PODS = {"k8s-app": "kube-dns"}
+CONTROL_CONTAINER = "podium-control"
+CONTROL_TOKEN_ENV = "PODIUM_CONTROL_TOKEN"  # noqa: S105 (a variable's name; runtime.control's)
 MIN_TOKEN_SECONDS = 600  # the TokenRequest API's floor
 
 
@@ -89,6 +101,9 @@ class Plan:
     foreign_grants: list[dict[str, Any]] = field(default_factory=lambda: [])
     """Grants elsewhere (other namespaces, cluster-wide): removed by the run's finalizer."""
     token_secrets: list[dict[str, Any]] = field(default_factory=lambda: [])
+    keys_secret: dict[str, Any] | None = None
+    """The run's keys Secret (None when built without the controller's master key, as
+    `podium controller render` does: it never prints keys)."""
     tokens: list[TokenPlan] = field(default_factory=lambda: [])
     secrets: set[str] = field(default_factory=lambda: set[str]())
     """Names of the user's Secrets the run reads (they must exist)."""
@@ -101,7 +116,8 @@ class Plan:
         return self.run.spec.memory.claim if uses else None
 
     def objects(self) -> list[dict[str, Any]]:
-        head = [self.config_map, *self.service_accounts, *self.token_secrets]
+        keys = [self.keys_secret] if self.keys_secret else []
+        head = [self.config_map, *keys, *self.service_accounts, *self.token_secrets]
         tail = [self.network_policy] if self.network_policy else []
         return [*head, *self.grants, *self.foreign_grants, *tail, self.job]
 
@@ -147,6 +163,45 @@ def _meta(
                 }
             ]
     return meta
+
+
+def run_identity(run: AgentRun) -> str:
+    """What a run's keys are derived from: NAMESPACE/NAME/UID (a run made again under the
+    same name gets other keys)."""
+    return f"{run.namespace}/{run.name}/{run.metadata.get('uid') or ''}"
+
+
+def run_keys(run: AgentRun, master: str, skills: list[str]) -> RunKeys:
+    return RunKeys.derive(master, run_identity(run), skills)
+
+
+def control_env(keys_secret: str) -> list[dict[str, Any]]:
+    ref = {"name": keys_secret, "key": CONTROL_TOKEN_SECRET}
+    return [{"name": CONTROL_TOKEN_ENV, "valueFrom": {"secretKeyRef": ref}}]
+
+
+def _control_container(
+    image: str, port: int, keys_secret: str, security: dict[str, Any]
+) -> dict[str, Any]:
+    """The run's control service (runtime.control): the controller's channel into the pod.
+    A native sidecar from the agent's image, holding the control token and nothing else."""
+    return {
+        "name": CONTROL_CONTAINER,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["podium"],
+        "args": ["control", "serve", "--port", str(port), "--workspace", WORKSPACE],
+        "env": control_env(keys_secret),
+        "ports": [{"name": "control", "containerPort": port, "protocol": "TCP"}],
+        "volumeMounts": [
+            {"name": "workspace", "mountPath": WORKSPACE},
+            {"name": f"tmp-{CONTROL_CONTAINER}", "mountPath": "/tmp"},
+        ],
+        "restartPolicy": "Always",
+        "resources": {"limits": {"memory": "256Mi"}},
+        "securityContext": security,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
 
 
 def b64_data(values: Mapping[str, str]) -> dict[str, str]:
@@ -282,6 +337,14 @@ def _network_policy(run: AgentRun, tr: Translation, config: ControllerConfig) ->
                 "ports": [{"protocol": "TCP", "port": p} for p in np.apiServerPorts],
             }
         )
+    # The one way in: the controller's pods, to the control service's port.
+    controller = {
+        "namespaceSelector": {
+            "matchLabels": {"kubernetes.io/metadata.name": np.controllerNamespace}
+        },
+        "podSelector": {"matchLabels": dict(np.controllerPodLabels)},
+    }
+    ingress = [{"from": [controller], "ports": [{"protocol": "TCP", "port": config.controlPort}]}]
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -289,7 +352,7 @@ def _network_policy(run: AgentRun, tr: Translation, config: ControllerConfig) ->
         "spec": {
             "podSelector": {"matchLabels": {"podium.dev/run": run.name}},
             "policyTypes": ["Ingress", "Egress"],
-            "ingress": [],
+            "ingress": ingress,
             "egress": egress,
         },
     }
@@ -323,10 +386,12 @@ def build(
     config: ControllerConfig,
     ca: str | None = None,
     mcp: Attachment | None = None,
+    master_key: str | None = None,
 ) -> Plan:
     """Every object `run` needs. `skills`: the `Skill`s it refers to, by name (all present);
     `ca`: the cluster's CA certificate (PEM) for the skills' kubeconfigs; `mcp`: the
-    MCPServers the run attaches (`controller.mcpservers.attach`)."""
+    MCPServers the run attaches (`controller.mcpservers.attach`); `master_key`: the
+    controller's, from which the run's keys Secret is derived (None: not rendered)."""
     tr = translate(run, skills, mcp.config if mcp else None, mcp.secret_env if mcp else None)
     options = _pod.RenderOptions(
         image_prefix=config.imagePrefix,
@@ -404,6 +469,23 @@ def build(
         container["volumeMounts"].append({"name": volume, "mountPath": KUBE_DIR, "readOnly": True})
         container["env"].append({"name": "KUBECONFIG", "value": f"{KUBE_DIR}/kubeconfig"})
     agent = next(c for c in pod_spec["containers"] if c["name"] == _pod.AGENT_CONTAINER)
+    keys_name = _pod.keys_secret_name(tr.spec)
+    if master_key is not None:
+        keys = run_keys(run, master_key, [s.name for s in tr.spec.skills])
+        secret = _pod.render_keys_secret(tr.spec, keys)
+        secret["metadata"] = _meta(run, keys_name, ns)
+        plan.keys_secret = secret | {"immutable": True}
+    for container in [*pod_spec["initContainers"], agent]:
+        for item in container["env"]:  # the controller always makes it: fail closed
+            ref = item.get("valueFrom", {}).get("secretKeyRef", {})
+            if ref.get("name") == keys_name:
+                ref.pop("optional", None)
+    pod_spec["initContainers"].append(  # after the skills: up before the agent starts
+        _control_container(
+            agent["image"], config.controlPort, keys_name, dict(agent["securityContext"])
+        )
+    )
+    pod_spec["volumes"].append({"name": f"tmp-{CONTROL_CONTAINER}", "emptyDir": {}})
     env = _rewrite_env(agent["env"], run_secret, tr.secret_refs, tr.plain_env)
     agent["env"] = env + [{"name": n, "value": ""} for n in AGENT_BLANK_ENV]
     ttl = run.spec.ttlSecondsAfterFinished

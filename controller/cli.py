@@ -39,6 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--workers", type=int, default=8, help="runs reconciled at once")
     parser.add_argument(
+        "--master-key-file",
+        type=Path,
+        help="the secret every run's approval key and tokens are derived from (default: "
+        "$PODIUM_MASTER_KEY_FILE; none: a fresh one per start, so runs begun before a "
+        "restart cannot be approved after it)",
+    )
+    parser.add_argument(
         "--resync", type=float, default=300.0, metavar="SECONDS", help="full re-list period"
     )
     return parser

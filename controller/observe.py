@@ -29,6 +29,7 @@ __all__ = [
 
 MAX_MESSAGE_BYTES = 4096
 AGENT = "agent"
+CONTROL = "podium-control"
 BLOCKED_GRACE_S = 120.0
 """How long a container may wait on an image or a missing Secret before the run fails."""
 IMAGE = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
@@ -128,9 +129,11 @@ def _skill(container: str) -> str:
 
 
 def _who(container: str) -> str:
-    return (
-        "the agent" if container == AGENT else f"skill {_skill(container)} (container {container})"
-    )
+    if container == AGENT:
+        return "the agent"
+    if container == CONTROL:
+        return f"the run's control service (container {container})"
+    return f"skill {_skill(container)} (container {container})"
 
 
 def _crashes(pod: dict[str, Any]) -> list[str]:

@@ -74,6 +74,15 @@ class NetworkPolicyConfig(_Config):
     """The API server's endpoint addresses, reached only by pods with cluster-facing skills
     (empty: skills reach it through modelCIDRs' rule only if it lies there)."""
     apiServerPorts: list[int] = Field(default_factory=lambda: [443, 6443])
+    controllerNamespace: str = "podium-system"
+    """Where the controller runs: only its pods may reach a run's control port."""
+    controllerPodLabels: dict[str, str] = Field(
+        default_factory=lambda: {
+            "app.kubernetes.io/name": "podium",
+            "app.kubernetes.io/component": "controller",
+        }
+    )
+    """The controller pods' labels (deploy/base/deployment.yaml)."""
 
 
 class ControllerConfig(_Config):
@@ -95,6 +104,9 @@ class ControllerConfig(_Config):
     networkPolicy: NetworkPolicyConfig = Field(default_factory=NetworkPolicyConfig)
     agentMemory: str = "1Gi"
     """Memory limit of the agent container."""
+    controlPort: Annotated[int, Field(ge=1, le=65535)] = 7070
+    """TCP port of each run's control service (the `podium-control` sidecar), which the
+    controller alone may reach: approvals go through it (runtime.control)."""
 
 
 def load_config(path: Path | None) -> ControllerConfig:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.crd.models import AgentRun, PolicyRule, RunSkill, SecretKeyRef, SkillRBAC, SkillSpec
-from runtime.spec import Limits, MemorySettings, Policy, Resources, RunSpec, Sandbox
+from runtime.spec import Limits, MemorySettings, Policy, Resources, RunSpec, Sandbox, ToolRule
 from runtime.spec import SkillSpec as RunSkillSpec
 
 __all__ = ["MODEL_KEY_ENV", "ResolvedSkill", "Translation", "missing_skills", "translate"]
@@ -164,7 +164,13 @@ def translate(
             max_tool_output_chars=limits.maxToolOutputChars,
             readiness_timeout_s=limits.readinessTimeoutSeconds,
         ),
-        policy=Policy(read_only=spec.policy.readOnly, deny_tools=spec.policy.denyTools),
+        policy=Policy(
+            read_only=spec.policy.readOnly,
+            deny_tools=spec.policy.denyTools,
+            rules=[ToolRule(tool=r.tool, action=r.action) for r in spec.policy.rules],
+            approve=spec.policy.approve,
+            approval_timeout_s=spec.policy.approvalTimeoutSeconds,
+        ),
         memory=MemorySettings(
             scope=spec.memory.scope,
             recall=spec.memory.recall,

@@ -1,4 +1,4 @@
-"""Regenerate the Python stubs for skill.proto: `python -m protos._generate`.
+"""Regenerate the Python stubs for skill.proto and control.proto: `python -m protos._generate`.
 
 Needs the `dev` extra (grpcio-tools, mypy-protobuf). A test runs `generate()` into a
 temporary directory and fails when the committed stubs differ.
@@ -11,7 +11,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUTPUTS = ("skill_pb2.py", "skill_pb2.pyi", "skill_pb2_grpc.py", "skill_pb2_grpc.pyi")
+PROTOS = ("skill", "control")
+OUTPUTS = tuple(
+    f"{p}{suffix}"
+    for p in PROTOS
+    for suffix in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
+)
 
 
 def generate(out_dir: Path) -> list[Path]:
@@ -30,7 +35,7 @@ def generate(out_dir: Path) -> list[Path]:
         f"--mypy_grpc_out={out_dir}",
         f"--plugin=protoc-gen-mypy={bin_dir / 'protoc-gen-mypy'}",
         f"--plugin=protoc-gen-mypy_grpc={bin_dir / 'protoc-gen-mypy_grpc'}",
-        str(ROOT / "protos" / "skill.proto"),
+        *(str(ROOT / "protos" / f"{p}.proto") for p in PROTOS),
     ]
     if protoc.main(args) != 0:  # pyright: ignore[reportUnknownMemberType]
         raise RuntimeError("protoc failed")

@@ -98,13 +98,15 @@ def sign(
     by: str = "",
     ttl_s: float = APPROVAL_TTL_S,
     now: float | None = None,
+    args_sha256: str | None = None,
 ) -> str:
-    """Make an approval token for one call (the approver's side)."""
+    """Make an approval token for one call (the approver's side). `args_sha256` instead of
+    the arguments: the digest a person was shown (the controller signs from the status)."""
     approval = Approval(
         run=run_id,
         call=call_id,
         tool=tool,
-        args=arguments_digest(arguments_json),
+        args=arguments_digest(arguments_json) if args_sha256 is None else args_sha256,
         exp=round((time.time() if now is None else now) + ttl_s, 3),
         by=by,
         nonce=secrets.token_hex(8),

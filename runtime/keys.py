@@ -4,6 +4,7 @@
 |---|---|
 | approval key | the launcher or CLI process (signs), every skill (verifies); never the agent |
 | call token of skill S | the agent and skill S only |
+| control token (cluster) | the controller and the pod's `podium-control` sidecar; never the agent |
 
 Locally the launcher hands them over through a pipe (`protos.handoff`); in a Pod they are
 keys of the run's Secret, mounted as environment into the containers named above only.
@@ -11,8 +12,10 @@ keys of the run's Secret, mounted as environment into the containers named above
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from protos.approval import new_key
@@ -23,6 +26,9 @@ APPROVAL_KEY_SECRET = "podium-approval-key"  # noqa: S105 (a key's name)
 """Key of the run's Secret holding the approval key (mounted into skill containers only)."""
 AGENT_TOKENS_SECRET = "podium-call-tokens"  # noqa: S105 (a key's name)
 """Key of the run's Secret holding the agent's call tokens (JSON)."""
+CONTROL_TOKEN_SECRET = "podium-control-token"  # noqa: S105 (a key's name)
+"""Key of the run's Secret holding the bearer token of the pod's control service (the
+controller and the control sidecar only; see runtime.control)."""
 
 
 def call_token_secret(skill: str) -> str:
@@ -34,10 +40,25 @@ def call_token_secret(skill: str) -> str:
 class RunKeys:
     approval_key: str
     call_tokens: Mapping[str, str]
+    control_token: str = ""
+    """Bearer token of the pod's control service (cluster runs; unused locally)."""
 
     @classmethod
     def new(cls, spec: RunSpec) -> RunKeys:
-        return cls(new_key(), {s.name: new_key() for s in spec.skills})
+        return cls(new_key(), {s.name: new_key() for s in spec.skills}, new_key())
+
+    @classmethod
+    def derive(cls, master: str, run: str, skills: Iterable[str]) -> RunKeys:
+        """The run's keys as HMAC-SHA-256 of a master key (the controller's) over the run's
+        identity (`NAMESPACE/NAME/UID`): the same run always gets the same keys, so the
+        controller signs after a restart without reading any Secret back, and two runs
+        never share one."""
+
+        def key(purpose: str) -> str:
+            message = f"podium/v1/{run}/{purpose}".encode()
+            return hmac.new(master.encode(), message, hashlib.sha256).hexdigest()
+
+        return cls(key("approval"), {s: key(f"call/{s}") for s in skills}, key("control"))
 
     def for_skill(self, name: str) -> dict[str, str]:
         """What one skill process receives (environment names as keys)."""
@@ -54,4 +75,6 @@ class RunKeys:
             AGENT_TOKENS_SECRET: self.for_agent()[CALL_TOKENS_ENV],
         }
         data.update({call_token_secret(n): t for n, t in self.call_tokens.items()})
+        if self.control_token:
+            data[CONTROL_TOKEN_SECRET] = self.control_token
         return data

@@ -21,11 +21,14 @@ __all__ = [
     "AgentRun",
     "AgentRunSpec",
     "AgentRunStatus",
+    "ApprovalRecord",
     "Condition",
+    "Decision",
     "Limits",
     "LocalRef",
     "Memory",
     "ModelRef",
+    "PendingApproval",
     "Phase",
     "Policy",
     "PolicyRule",
@@ -36,6 +39,7 @@ __all__ = [
     "Skill",
     "SkillRBAC",
     "SkillSpec",
+    "ToolRule",
     "Usage",
 ]
 
@@ -245,11 +249,41 @@ class Limits(_Model):
     """How long the agent waits for every skill to answer its health check."""
 
 
+class ToolRule(_Model):
+    """`{tool: GLOB, action: allow | deny | ask}`: the first rule whose glob matches decides."""
+
+    tool: Annotated[str, Field(min_length=1, max_length=256)]
+    action: Literal["allow", "deny", "ask"]
+
+
 class Policy(_Model):
     readOnly: bool = False
     """Offer the model only tools annotated read-only."""
     denyTools: Annotated[list[Short], Field(max_length=64)] = Field(default_factory=list)
     """Glob patterns of tool names never offered to the model."""
+    rules: Annotated[list[ToolRule], Field(max_length=64)] = Field(
+        default_factory=lambda: list[ToolRule]()
+    )
+    """Per-tool rules (first match wins); tools no rule matches: destructive ones ask."""
+    approve: Literal["ask", "never", "auto"] = "ask"
+    """How an `ask` is resolved: a person decides (`podium approve RUN CALL --kubernetes`, or a
+    `spec.decisions` entry), `never` (denied), `auto` (approved)."""
+    approvalTimeoutSeconds: Annotated[int, Field(ge=1, le=86400)] = 300
+    """How long a call waits for a decision; then it is denied and the run goes on."""
+
+
+class Decision(_Model):
+    """A person's decision on a call that waits for approval. `podium approve RUN CALL
+    --kubernetes` appends one; so can a plain `kubectl patch` (see the README)."""
+
+    call: Annotated[str, Field(min_length=1, max_length=256)]
+    """The call's id or number, as `status.pendingApprovals` shows it."""
+    decision: Literal["approve", "deny"]
+    by: Annotated[str, Field(max_length=256)] = ""
+    """Who decided (as they said; the API server's audit log has who patched)."""
+    reason: Annotated[str, Field(max_length=1024)] = ""
+    """Why (a denial's reason is told to the model)."""
+    time: Annotated[str | None, Field(max_length=64)] = None
 
 
 class Memory(_Model):
@@ -281,6 +315,11 @@ class AgentRunSpec(
             "a cancelled run stays cancelled",
         ),
         ("self.task == oldSelf.task", "task is immutable: create another AgentRun"),
+        (
+            "!has(oldSelf.decisions) || (has(self.decisions) && "
+            "size(self.decisions) >= size(oldSelf.decisions))",
+            "decisions are only ever added",
+        ),
     ),
 ):
     """What to run: the task, the model, the skills, limits and policy."""
@@ -304,6 +343,10 @@ class AgentRunSpec(
     """How long the finished Job and Pod stay (default: the controller's)."""
     cancel: bool = False
     """Set true to stop the run: its Job is deleted and the run ends Cancelled."""
+    decisions: Annotated[list[Decision], Field(max_length=256)] = Field(
+        default_factory=lambda: list[Decision]()
+    )
+    """Decisions on calls waiting for approval; the controller signs and delivers each."""
 
 
 class Usage(_Model):
@@ -317,6 +360,36 @@ class Condition(_Model):
     reason: Annotated[str, Field(max_length=64)] = ""
     message: Annotated[str, Field(max_length=4096)] = ""
     lastTransitionTime: str | None = None
+
+
+class PendingApproval(_Model):
+    """A tool call that waits for a person's approval (reported by the run's pod)."""
+
+    number: int
+    """The call's number in the run."""
+    callId: Annotated[str, Field(max_length=256)]
+    tool: Annotated[str, Field(max_length=256)]
+    skill: Annotated[str, Field(max_length=256)] = ""
+    arguments: Annotated[str, Field(max_length=4096)] = ""
+    """The call's arguments (JSON), secret-looking values redacted, cut to fit."""
+    argumentsSha256: Annotated[str, Field(max_length=64)] = ""
+    """SHA-256 of the exact arguments: the approval the controller signs is bound to it."""
+    reason: Annotated[str, Field(max_length=1024)] = ""
+    """Why the policy asks."""
+    since: Annotated[str | None, Field(max_length=64)] = None
+    timeoutSeconds: float | None = None
+
+
+class ApprovalRecord(_Model):
+    """What became of a call that waited: who decided, or that nobody did in time."""
+
+    number: int
+    callId: Annotated[str, Field(max_length=256)]
+    tool: Annotated[str, Field(max_length=256)] = ""
+    decision: Literal["Approved", "Denied", "TimedOut"]
+    by: Annotated[str, Field(max_length=256)] = ""
+    reason: Annotated[str, Field(max_length=1024)] = ""
+    time: Annotated[str | None, Field(max_length=64)] = None
 
 
 class AgentRunStatus(_Model):
@@ -338,6 +411,14 @@ class AgentRunStatus(_Model):
     conditions: Annotated[list[Condition], Field(max_length=16)] = Field(
         default_factory=lambda: list[Condition]()
     )
+    pendingApprovals: Annotated[list[PendingApproval], Field(max_length=32)] = Field(
+        default_factory=lambda: list[PendingApproval]()
+    )
+    """Tool calls waiting for a person: `podium approve RUN CALL --kubernetes` decides."""
+    approvals: Annotated[list[ApprovalRecord], Field(max_length=256)] = Field(
+        default_factory=lambda: list[ApprovalRecord]()
+    )
+    """Every call that waited, and who decided it."""
 
 
 class AgentRun(_Model):

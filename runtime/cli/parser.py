@@ -14,6 +14,7 @@ DELEGATED = {
     "mcp": ("mcp_bridge.cli", "inspect MCP servers: `podium mcp tools servers.json`"),
     "render": ("runtime.cli.render", "print the Pod spec a run spec becomes, as YAML"),
     "approve": ("runtime.cli.approve", "approve or deny a call waiting: podium approve RUN [CALL]"),
+    "control": ("runtime.control", "a cluster run's control service (its podium-control sidecar)"),
     "mock-llm": ("runtime.mock_llm.server", "serve a scripted OpenAI-compatible LLM"),
     "controller": ("controller.cli", "run the Kubernetes controller, or `render` a run's objects"),
     "schedule": ("controller.schedule_cli", "the next fire times of an AgentSchedule"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from tests.kube._fake import FakeKube
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 NS = "team-a"
+MASTER_KEY = "test-master-key-" + "0" * 32
+"""The controller's master key in these tests (each run's keys derive from it)."""
 
 
 async def until(check: Callable[[], T | None], timeout: float = 10.0) -> T:
@@ -76,13 +79,22 @@ def example(name: str = "triage-pods", **spec: Any) -> dict[str, Any]:
     return doc
 
 
+def free_port() -> int:
+    """A TCP port free now: each test's runs get their own control port (the test kubelet
+    runs every pod on 127.0.0.1, and other test sessions may share the machine)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @contextlib.asynccontextmanager
 async def running(
     fake: FakeKube, config: ControllerConfig | None = None
 ) -> AsyncIterator[Controller]:
     kubeconfig = fake.kubeconfig()
     kube = connect(kubeconfig)
-    controller = Controller(kube, config or ControllerConfig(apiServer=fake.url), resync_s=30)
+    config = config or ControllerConfig(apiServer=fake.url, controlPort=free_port())
+    controller = Controller(kube, config, resync_s=30, master_key=MASTER_KEY)
     task = asyncio.create_task(controller.run())
     try:
         await asyncio.wait_for(controller.runner.ready.wait(), 10)

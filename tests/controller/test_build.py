@@ -57,7 +57,10 @@ def test_the_job() -> None:
     assert pod["enableServiceLinks"] is False
     assert pod["restartPolicy"] == "Never"
     assert restricted_violations(pod) == []
-    assert [c["restartPolicy"] for c in pod["initContainers"]] == ["Always", "Always"]
+    assert [c["name"] for c in pod["initContainers"]] == [
+        "skill-kubectl", "skill-workspace", "podium-control",
+    ]  # fmt: skip
+    assert [c["restartPolicy"] for c in pod["initContainers"]] == ["Always"] * 3
     assert all("startupProbe" not in c for c in pod["initContainers"])
     assert job["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
     assert spec["template"]["metadata"]["labels"]["podium.dev/run"] == "triage-pods"

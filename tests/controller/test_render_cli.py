@@ -36,7 +36,8 @@ def test_render_with_a_skill_ref(tmp_path: Path) -> None:
     done = _render(str(both))
     assert done.returncode == 0, done.stderr
     job = next(d for d in yaml.safe_load_all(done.stdout) if d["kind"] == "Job")
-    images = [c["image"] for c in job["spec"]["template"]["spec"]["initContainers"]]
+    sidecars = job["spec"]["template"]["spec"]["initContainers"]
+    images = [c["image"] for c in sidecars if c["name"] != "podium-control"]
     assert images == ["podium/helm:0.1.0"]
     alone = tmp_path / "alone.yaml"
     alone.write_text(yaml.safe_dump(run))
