@@ -93,7 +93,9 @@ async def running(
 ) -> AsyncIterator[Controller]:
     kubeconfig = fake.kubeconfig()
     kube = connect(kubeconfig)
-    config = config or ControllerConfig(apiServer=fake.url, controlPort=free_port())
+    config = config or ControllerConfig(apiServer=fake.url)
+    if "controlPort" not in config.model_fields_set:
+        config = config.model_copy(update={"controlPort": free_port()})
     controller = Controller(kube, config, resync_s=30, master_key=MASTER_KEY)
     task = asyncio.create_task(controller.run())
     try:
