@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +34,6 @@ SCRIPT: dict[str, Any] = {
         {"content": "No pods are failing. {{last}}"},
     ]
 }
-
-
-def _short_root(kubelet: Kubelet) -> Kubelet:
-    """Host folders short enough for the skills' sockets (a unix socket path is at most 107
-    bytes; the workspace volume lives at ROOT/pods/UID/volumes/workspace here)."""
-    shutil.rmtree(kubelet.root, ignore_errors=True)
-    kubelet.root = Path(tempfile.mkdtemp(dir="/tmp"))
-    kubelet.root.chmod(0o755)
-    return kubelet
 
 
 def _print_logs(cluster: Cluster) -> None:
@@ -69,7 +58,7 @@ async def test_kubectl_apply_to_succeeded_with_the_agents_output(
 ) -> None:
     fake = cluster.fake
     server = MockLLMServer(Script.model_validate(SCRIPT))
-    with server.running() as base_url, _short_root(Kubelet(fake, "local")) as kubelet:
+    with server.running() as base_url, Kubelet(fake, "local") as kubelet:
         assert kubelet.mode == "local"
         doc = example("whole-run", ttlSecondsAfterFinished=0)
         doc["spec"]["model"] = {**doc["spec"]["model"], "name": "openai:mock", "baseURL": base_url}

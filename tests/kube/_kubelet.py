@@ -54,7 +54,9 @@ class Kubelet:
         self.probe_speedup = probe_speedup
         """Divide probe periods by this (tests that do not measure start-up go faster)."""
         self.id = secrets.token_hex(4)
-        self.root = Path(tempfile.mkdtemp(prefix="fake-kubelet-"))
+        # Short: a pod's sockets live at ROOT/pods/UID/volumes/workspace/.podium/sockets/NAME,
+        # and a unix socket path is at most 107 bytes.
+        self.root = Path(tempfile.mkdtemp(prefix="fk-", dir="/tmp"))
         self.root.chmod(0o755)
         self.pull_fails: set[str] = set()
         """Images whose pull fails (ErrImagePull, then ImagePullBackOff), on top of Docker's own."""

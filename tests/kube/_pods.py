@@ -45,6 +45,9 @@ class PodRun:
         self.phase = "Pending"
         self.conditions: dict[str, str] = {"PodScheduled": "True"}
         self.started_at = now()
+        self.timeline: dict[str, float] = {"pod": time.time()}
+        """Wall-clock times (time.time()): `pod` when this kubelet took the pod, then each
+        container's name when it started (its latest start)."""
         self.reason: str | None = None
         self.message: str | None = None
         self.stopping = False
@@ -196,6 +199,7 @@ class PodRun:
                 await asyncio.sleep(min(2.0, 0.3 * backoff))
                 continue
             self.containers[c["name"]] = container
+            self.timeline[c["name"]] = time.time()
             state.update(
                 {
                     "state": {"running": {"startedAt": now()}},
