@@ -92,7 +92,14 @@ class _Scratch:
 
     def __post_init__(self) -> None:
         (self.root / ".podium" / "sockets").mkdir(parents=True)
-        spec: dict[str, object] = {"run_id": self.run_id, "task": "podium skill check"}
+        # The checker is the operator here: it approves every call it makes (a sidecar that
+        # enforces the run's policy would refuse destructive tools under the default
+        # `destructive: ask`); --skip-destructive leaves those tools out instead.
+        spec: dict[str, object] = {
+            "run_id": self.run_id,
+            "task": "podium skill check",
+            "policy": {"approve": "auto"},
+        }
         (self.root / ".podium" / "run.json").write_text(json.dumps(spec), encoding="utf-8")
 
     @property
@@ -332,7 +339,7 @@ class ImageTarget:
 
     async def cleanup(self) -> None:
         if self.started:
-            await _docker(self.docker, "rm", "-f", self.container)
+            await _docker(self.docker, "rm", "--force", "--volumes", self.container)
         if self.waiter is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.waiter, 10)

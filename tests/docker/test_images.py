@@ -103,7 +103,7 @@ class TestImages:
         (tmp_path / "Dockerfile").write_text(
             f"FROM {images.image('skill-base')}\n"
             "COPY weather.py /skill/\n"
-            'CMD ["weather.py:skill", "--socket", "/workspace/.podium/sockets/weather.sock"]\n'
+            'CMD ["weather.py:skill"]\n'
         )
         tag = "podium-test/weather:1"
         build = subprocess.run(
@@ -113,7 +113,9 @@ class TestImages:
         name = f"podium-test-weather-{time.monotonic_ns()}"
         try:
             docker("run", "--detach", "--name", name, *LOCKED, "--tmpfs", "/tmp",
-                   "--tmpfs", f"/workspace:uid={UID}", tag)  # fmt: skip
+                   "--tmpfs", f"/workspace:uid={UID}",
+                   "--env", "PODIUM_SKILL_SOCKET=/workspace/.podium/sockets/weather.sock",
+                   tag)  # fmt: skip
             health = ["exec", name, "podium", "skill", "health", "--socket",
                       "/workspace/.podium/sockets/weather.sock"]  # fmt: skip
             deadline = time.monotonic() + 30
