@@ -136,7 +136,7 @@ async def bench_grpc(n: int, workspace: Path) -> list[float]:
         samples: list[float] = []
         for i in range(n):
             t0 = time.perf_counter()
-            await client.invoke(f"c{i}", "noop", "{}", deadline=time.time() + 10)
+            await client.invoke(f"c{i}", "noop", "{}", deadline=time.monotonic() + 10)
             samples.append((time.perf_counter() - t0) * 1000)
         await client.close()
         return samples

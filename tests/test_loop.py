@@ -17,11 +17,16 @@ from runtime.agent.events import EventLog
 from runtime.agent.loop import Agent, AgentConfig
 from runtime.agent.models.scripted_model import ScriptedModel, text_response, tool_response
 from runtime.agent.skill_client import GrpcSkillClient, connect_skills
+from runtime.spec import Limits, Policy
 from skills.sdk import Context, Skill, serve
 
 probe = Skill("probe", instructions="Probe tools for loop tests.")
 state: dict[str, asyncio.Event] = {}
 cancelled: list[str] = []
+
+
+def event(name: str) -> asyncio.Event:
+    return state.setdefault(name, asyncio.Event())
 
 
 @probe.tool(read_only=True)
@@ -40,11 +45,13 @@ async def wait_for(ctx: Context, name: str, then_set: str) -> str:
 
 @probe.tool
 async def hang(ctx: Context) -> str:
-    """Never finishes; records that it was cancelled."""
+    """Never finishes; says it started, and records that it was cancelled."""
+    event("hang started").set()
     try:
         await asyncio.sleep(3600)
     except asyncio.CancelledError:
         cancelled.append(ctx.call_id)
+        event("hang cancelled").set()
         raise
     return "unreachable"
 
@@ -63,7 +70,8 @@ async def wipe() -> str:
 
 @asynccontextmanager
 async def probe_skill(workspace: Path) -> AsyncIterator[dict[str, GrpcSkillClient]]:
-    state.clear()
+    for e in state.values():  # the same events (a test may already wait on one), reset
+        e.clear()
     cancelled.clear()
     stop = asyncio.Event()
     sockets = workspace / ".podium" / "sockets"
@@ -81,6 +89,8 @@ async def probe_skill(workspace: Path) -> AsyncIterator[dict[str, GrpcSkillClien
 
 
 async def run(workspace: Path, model: ScriptedModel, **config: Any):
+    """Run the loop; `config` holds Limits and Policy fields (`timeout_s=`, `read_only=`...)."""
+    policy = {k: config.pop(k) for k in list(config) if k in Policy.model_fields}
     async with probe_skill(workspace) as clients:
         infos = [await c.describe() for c in clients.values()]
         events = EventLog(workspace / "events.jsonl")
@@ -88,7 +98,7 @@ async def run(workspace: Path, model: ScriptedModel, **config: Any):
             model,
             clients,
             infos,
-            AgentConfig(**config),
+            AgentConfig(Limits(**config), Policy(**policy)),
             events,  # type: ignore[arg-type]
             workspace / ".podium" / "outputs",
         )
@@ -176,10 +186,13 @@ async def test_deadline_cancels_the_tool_at_the_skill(workspace: Path) -> None:
     model = ScriptedModel([tool_response(("hang", {}))])
     result, events = await run(workspace, model, timeout_s=0.5)
     assert result.status == "timed_out" and result.turns == 1
-    async with asyncio.timeout(5):
-        while not cancelled:  # the cancellation travels over gRPC to the skill's task
-            await asyncio.sleep(0.01)
-    assert events[-1]["type"] == "tool_call"
+    async with asyncio.timeout(5):  # the run's deadline reaches the skill's task
+        await event("hang cancelled").wait()
+    assert len(cancelled) == 1
+    # The call ended with the run (cancelled by the agent, or its capped deadline at the skill):
+    # no further turn was started.
+    assert [e["type"] for e in events][-1] in ("tool_call", "tool_result")
+    assert [e["type"] for e in events].count("model_request") == 1
 
 
 @pytest.mark.anyio
@@ -219,11 +232,7 @@ async def test_cancellation_records_a_cancelled_result(workspace: Path) -> None:
     model = ScriptedModel([tool_response(("hang", {}))])
     task = asyncio.create_task(run(workspace, model))
     async with asyncio.timeout(10):
-        while (
-            not (workspace / "events.jsonl").exists()
-            or "tool_call" not in (workspace / "events.jsonl").read_text()
-        ):
-            await asyncio.sleep(0.01)
+        await event("hang started").wait()
     task.cancel()
     result, _ = await task
     assert result.status == "cancelled" and result.tool_calls == 1

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from protos.policy import ToolPolicy
 from runtime.agent.base import (
     Approver,
     AssistantMessage,
@@ -34,6 +33,7 @@ from runtime.agent.base import (
 )
 from runtime.agent.events import EventLog, RunError, RunResult, Status
 from runtime.agent.gate import CallGate
+from runtime.spec import Limits, Policy
 
 BASE_PROMPT = (
     "You are an agent that completes the user's task by calling the tools you are given. "
@@ -42,28 +42,17 @@ BASE_PROMPT = (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class AgentConfig:
-    max_turns: int = 30
-    """Model turns before the run fails."""
-    timeout_s: float = 600
-    """Deadline for the whole run."""
-    max_tokens: int | None = None
-    """Token budget (input + output) for the whole run."""
-    tool_timeout_s: float = 300
-    """Deadline for one tool call."""
-    max_tool_output_chars: int = 16_000
-    """Longer tool output is cut for the model and saved whole under `outputs_dir`."""
-    read_only: bool = False
-    """Offer only tools annotated read-only."""
-    deny_tools: list[str] = field(default_factory=lambda: [])
-    """Glob patterns of tool names never offered."""
-    policy: ToolPolicy | None = None
-    """The run's tool policy (rules, annotation defaults, approvals); when None, only
-    `read_only` and `deny_tools` apply and nothing asks."""
-    approval_timeout_s: float = 300
-    """How long a call waits for a person's decision before it is denied."""
+    """The loop's settings: the run spec's own limits and policy (defined once, with their
+    constraints, in `runtime.spec`) and the model settings."""
+
+    limits: Limits = field(default_factory=Limits)
+    """Turns, deadlines, token budget, output cap."""
+    policy: Policy = field(default_factory=Policy)
+    """What the model is offered and which calls need a person's approval."""
     settings: ModelSettings = field(default_factory=ModelSettings)
+    """Passed to the model on every request."""
 
 
 class LimitExceededError(Exception):
@@ -83,12 +72,11 @@ class Agent:
     ) -> None:
         self.model, self.skills, self.config = model, skills, config
         self.events, self.outputs_dir = events, outputs_dir
-        policy = config.policy or ToolPolicy(
-            annotations={}, read_only=config.read_only, deny_tools=tuple(config.deny_tools)
-        )
-        self.gate = CallGate(policy, events, approver, config.approval_timeout_s)
+        self.limits, policy = config.limits, config.policy
+        self.gate = CallGate(policy.tool_policy(), events, approver, policy.approval_timeout_s)
         self.infos = {i.name: i for i in infos}
         self.usage, self.turns, self.tool_calls = Usage(), 0, 0
+        self.deadline = time.monotonic() + self.limits.timeout_s  # fixed again by run()
         self._clashes: set[tuple[str, str]] = set()
         # (skill, tool) refusals already reported (the agent's main reports the first ones).
         self._refused = {(i.name, t) for i in infos for t, _ in i.refused}
@@ -101,16 +89,19 @@ class Agent:
         return "\n\n".join([*parts, extra] if extra else parts)
 
     async def run(self, task: str, extra_prompt: str = "") -> RunResult:
+        # One deadline for the run, fixed now as an absolute time on this process's one clock
+        # (time.monotonic(), asyncio's too); every tool call's deadline is capped by it.
         started = time.monotonic()
+        self.deadline = started + self.limits.timeout_s
         status: Status = "succeeded"
         output, error = "", None
         try:
-            async with asyncio.timeout(self.config.timeout_s):
+            async with asyncio.timeout_at(self.deadline):
                 output = await self._loop(task, extra_prompt)
         except TimeoutError:
             status, error = (
                 "timed_out",
-                RunError("Timeout", f"run deadline of {self.config.timeout_s:g}s passed"),
+                RunError("Timeout", f"run deadline of {self.limits.timeout_s:g}s passed"),
             )
         except asyncio.CancelledError:
             # SIGTERM or Ctrl-C: record what was done rather than vanish.
@@ -133,10 +124,12 @@ class Agent:
             UserMessage(task),
         ]
         while True:
-            if self.turns >= self.config.max_turns:
+            if time.monotonic() >= self.deadline:  # calls that ended with the run's deadline
+                raise TimeoutError
+            if self.turns >= self.limits.max_turns:
                 raise LimitExceededError(
-                    f"the model was still calling tools after "
-                    f"{self.config.max_turns} turns (max_turns)"
+                    f"the model was still calling tools after {self.limits.max_turns} turns "
+                    "(max_turns)"
                 )
             tools = await self._tools()
             self.turns += 1
@@ -156,7 +149,7 @@ class Agent:
                 usage=vars(response.usage),
                 duration_s=round(time.monotonic() - t0, 3),
             )
-            budget = self.config.max_tokens
+            budget = self.limits.max_tokens
             if budget is not None and self.usage.total > budget:
                 raise LimitExceededError(f"token budget exceeded: {self.usage.total} of {budget}")
             messages.append(AssistantMessage(response.text, response.tool_calls))
@@ -230,7 +223,7 @@ class Agent:
         admission = await self.gate.admit(start[0], call, tool, arguments, decision)
         if admission.refusal:
             return self._result(call, admission.refusal, True, admission.error_kind, start)
-        deadline = time.time() + self.config.tool_timeout_s
+        deadline = min(time.monotonic() + self.limits.tool_timeout_s, self.deadline)
 
         def on_event(kind: str, message: str) -> None:
             self.events.emit(
@@ -259,7 +252,7 @@ class Agent:
         artifacts: list[str] | None = None,
     ) -> ToolResultMessage:
         saved_to = None
-        cap = self.config.max_tool_output_chars
+        cap = self.limits.max_tool_output_chars
         full_length = len(text)
         if full_length > cap:
             # Turn and call counter in the name: model call ids may repeat or be empty.

@@ -131,19 +131,7 @@ async def _run(
         for tool, why in info.refused:
             events.emit("tool_refused", skill=info.name, name=tool, reason=why)
     _require_tools(spec, infos)
-    limits = spec.limits
-    config = AgentConfig(
-        max_turns=limits.max_turns,
-        timeout_s=limits.timeout_s,
-        max_tokens=limits.max_tokens,
-        tool_timeout_s=limits.tool_timeout_s,
-        max_tool_output_chars=limits.max_tool_output_chars,
-        read_only=spec.policy.read_only,
-        deny_tools=spec.policy.deny_tools,
-        policy=spec.policy.tool_policy(),
-        approval_timeout_s=spec.policy.approval_timeout_s,
-        settings=ModelSettings(temperature=spec.temperature),
-    )
+    config = AgentConfig(spec.limits, spec.policy, ModelSettings(temperature=spec.temperature))
     approver = FileApprover(paths.approvals)
     agent = Agent(model, clients, infos, config, events, paths.outputs, approver)
     memory = _memory_client(clients, infos)
@@ -226,7 +214,7 @@ async def _memory_call(
 ) -> ToolOutcome | None:
     try:
         return await client.invoke(
-            f"podium-{tool}", tool, json.dumps(args), deadline=time.time() + 30
+            f"podium-{tool}", tool, json.dumps(args), deadline=time.monotonic() + 30
         )
     except Exception as exc:  # memory is a help, never a reason to fail the run
         events.emit("memory_error", tool=tool, error=str(exc))

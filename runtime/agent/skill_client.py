@@ -17,7 +17,7 @@ import grpc
 import watchfiles
 from grpc_health.v1 import health_pb2
 
-from protos import GRPC_OPTIONS
+from protos import DEADLINE_GRACE_S, GRPC_OPTIONS, timed_out
 from protos import skill_pb2 as pb
 from protos import skill_pb2_grpc as pb_grpc
 from protos.approval import CALL_TOKEN_HEADER
@@ -108,17 +108,22 @@ class GrpcSkillClient:
         on_event: ProgressCallback | None = None,
         approval: str = "",
     ) -> ToolOutcome:
-        """Run a tool call. `deadline` is Unix time; cancelling the awaiting task cancels the
-        call at the skill (gRPC propagates the cancellation). `approval` is a person's
-        signed approval of exactly this call, when the policy asks for one."""
+        """Run a tool call. `deadline` is a `time.monotonic()` value, this process's one
+        clock (the wire carries Unix ms: converted here, and only here). The skill answers a
+        call past its deadline with a TIMEOUT result; gRPC's own deadline comes
+        DEADLINE_GRACE_S later, for a skill that cannot answer, and says the same. Cancelling
+        the awaiting task cancels the call at the skill (gRPC propagates the cancellation).
+        `approval` is a person's signed approval of exactly this call, when the policy asks
+        for one."""
+        budget = None if deadline is None else max(0.0, deadline - time.monotonic())
         request = pb.InvokeRequest(
             call_id=call_id,
             tool=tool,
             arguments_json=arguments,
-            deadline_unix_ms=int(deadline * 1000) if deadline else 0,
+            deadline_unix_ms=0 if budget is None else max(1, round((time.time() + budget) * 1000)),
             approval=approval,
         )
-        timeout = None if deadline is None else max(0.001, deadline - time.time())
+        timeout = None if budget is None else budget + DEADLINE_GRACE_S
         try:
             async for event in self._stub.Invoke(request, timeout=timeout, metadata=self._metadata):
                 which = event.WhichOneof("event")
@@ -138,7 +143,7 @@ class GrpcSkillClient:
                 elif on_event and which == "log":
                     on_event("log", f"{event.log.level}: {event.log.message}")
         except grpc.aio.AioRpcError as exc:
-            return _rpc_error(self.name, tool, exc)
+            return _rpc_error(self.name, tool, exc, budget)
         return ToolOutcome(
             text=f"skill {self.name!r} ended the call to {tool} without a result",
             is_error=True,
@@ -149,12 +154,13 @@ class GrpcSkillClient:
         await self._channel.close()
 
 
-def _rpc_error(skill: str, tool: str, exc: grpc.aio.AioRpcError) -> ToolOutcome:
+def _rpc_error(
+    skill: str, tool: str, exc: grpc.aio.AioRpcError, budget: float | None
+) -> ToolOutcome:
     code = exc.code()
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return ToolOutcome(
-            text=f"{tool} did not finish before its deadline", is_error=True, error_kind="timeout"
-        )
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:  # the skill did not answer its own timeout
+        text = timed_out(tool, budget or 0.0)
+        return ToolOutcome(text=text, is_error=True, error_kind="timeout")
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
         return ToolOutcome(
             text=f"skill {skill!r} stopped answering during {tool} (it may have crashed): "

@@ -108,16 +108,20 @@ class Context:
         stdout and stderr are merged when `check` is False; with `check` (the default) a non-zero
         exit raises ToolError carrying the end of stderr. Output beyond `max_output` bytes is
         dropped (and said so). On timeout or cancellation the child's whole process group is
-        sent SIGTERM, then SIGKILL.
+        sent SIGTERM, then SIGKILL. `timeout` limits this program (a ToolError when it passes,
+        which the tool may handle); the call's own deadline ends the whole call (TimeoutError:
+        a TIMEOUT result, as for any tool that runs out of time).
         """
-        result = await run_process(
-            argv,
-            timeout=min_timeout(timeout, self.remaining()),
-            max_output=max_output,
-            cwd=cwd or self.workspace,
-            env=env,
-            stdin=stdin,
-        )
+        # asyncio's clock is time.monotonic(), the deadline's: one clock for the whole call.
+        async with asyncio.timeout_at(self.deadline):
+            result = await run_process(
+                argv,
+                timeout=timeout,
+                max_output=max_output,
+                cwd=cwd or self.workspace,
+                env=env,
+                stdin=stdin,
+            )
         if check and result.returncode != 0:
             tail = result.stderr.strip()[-2000:] or result.stdout.strip()[-2000:]
             raise ToolError(f"{argv[0]} exited with code {result.returncode}: {tail}")

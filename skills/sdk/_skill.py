@@ -24,6 +24,7 @@ import docstring_parser
 import pydantic
 
 from protos import skill_pb2 as pb
+from protos import timed_out
 from skills.sdk._context import Context, ToolError, min_timeout
 
 log = logging.getLogger("podium.skill")
@@ -177,9 +178,11 @@ class Skill:
                 value = await tool.handler(ctx, cast(dict[str, Any], raw))
             return _to_result(value, ctx.artifacts)  # a value that cannot be sent is a bug too
         except TimeoutError:
-            return _error(
-                kind.TIMEOUT, f"{tool.name} timed out after {time.monotonic() - started:.1f}s"
-            )
+            # The call's deadline (or the tool's own timeout) passed: say so in the words the
+            # agent uses too, with the seconds the call had (what ran out, not how late).
+            elapsed = time.monotonic() - started
+            seconds = timeout if timeout is not None and elapsed >= timeout else elapsed
+            return _error(kind.TIMEOUT, timed_out(tool.name, seconds))
         except ToolError as exc:
             return _error(kind.TOOL, str(exc) or type(exc).__name__)
         except pydantic.ValidationError as exc:
