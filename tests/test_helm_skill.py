@@ -5,7 +5,6 @@ through a real gRPC server. Every injection attempt is refused before helm runs.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import gzip
 import json
@@ -19,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from runtime.agent.skill_client import GrpcSkillClient
 from skills.helm import (
     helm_diff,
     helm_get_values,
@@ -34,8 +32,9 @@ from skills.helm import (
     helm_upgrade,
     skill,
 )
-from skills.sdk import Context, ToolError, serve
+from skills.sdk import Context, ToolError
 from skills.serve import load_skill
+from tests._grpc import served
 from tests.kube import FakeKube
 
 pytestmark = pytest.mark.anyio
@@ -341,12 +340,7 @@ async def test_errors_and_output_keep_the_token_out_of_the_log(
 async def test_through_a_real_grpc_server(kube: FakeKube, workspace: Path) -> None:
     assert load_skill("helm") is skill
     chart = write_chart(workspace)
-    sock = workspace / ".podium" / "sockets" / "helm.sock"
-    stop = asyncio.Event()
-    server = asyncio.create_task(serve(skill, socket=sock, workspace=workspace, stop=stop))
-    client = GrpcSkillClient.for_socket("helm", sock)
-    try:
-        assert await client.serving(timeout=10)
+    async with served(skill, workspace) as client:
         tools = {t.name: t for t in (await client.describe()).tools}
         assert set(tools) == {
             "helm_list", "helm_status", "helm_history", "helm_get_values", "helm_template",
@@ -383,10 +377,6 @@ async def test_through_a_real_grpc_server(kube: FakeKube, workspace: Path) -> No
             deadline=deadline,
         )  # fmt: skip
         assert wrong.is_error and wrong.error_kind == "invalid_arguments"
-    finally:
-        await client.close()
-        stop.set()
-        await asyncio.wait_for(server, 10)
     assert settings(kube) is not None
 
 
@@ -394,48 +384,36 @@ async def test_through_a_real_grpc_server(kube: FakeKube, workspace: Path) -> No
 
 
 @pytest.mark.e2e
-async def test_a_whole_run_installs_a_chart_from_the_workspace(workspace: Path) -> None:
-    """`podium run` with the helm skill (cluster credentials as its `secret_env` only): the
-    scripted model diffs, installs and lists; the release lands on the fake API server, and
-    no secret of the chart or the token reaches the model, the result or the event log."""
-    from runtime.mock_llm import MockLLMServer
-    from runtime.mock_llm.script import Script
+def test_a_whole_run_installs_a_chart_from_the_workspace(
+    podium: Any, kube: FakeKube, workspace: Path
+) -> None:
+    """`podium run` with the helm skill (cluster credentials as its `secret_env` only: the
+    fixture's KUBECONFIG, which `podium run` inherits): the scripted model diffs, installs and
+    lists; the release lands on the fake API server, and no secret of the chart or the token
+    reaches the model, the result or the event log."""
     from tests._runs import call
 
-    ws = workspace / "ws"
-    chart = write_chart(ws)
-    with FakeKube() as kube:
-        spec = workspace / "spec.json"
-        spec.write_text(json.dumps({"task": "install the demo chart", "skills": [
-            {"name": "helm", "source": "helm", "secret_env": ["KUBECONFIG"]}]}))  # fmt: skip
-        upgrade = call("helm_upgrade", release="demo", chart=chart, dry_run="none", timeout_s=30)
-        script = {
-            "steps": [
-                {"tool_calls": [call("helm_diff", release="demo", chart=chart)]},
-                {"tool_calls": [upgrade]},
-                {"tool_calls": [call("helm_list")]},
-                {"content": "{{last}}"},
-            ]
-        }
-        server = MockLLMServer(Script.model_validate(script))
-        with server.running() as base_url:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "runtime.cli", "run", "--spec", str(spec),
-                "--model", "openai:mock", "--workspace", str(ws), "--json",
-                env={**os.environ, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "x",
-                     "KUBECONFIG": str(kube.kubeconfig())},
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            )  # fmt: skip
-            out, err = await asyncio.wait_for(proc.communicate(), 90)
-        stored = release_record(kube, "demo", 1) if proc.returncode == 0 else {}
-    assert proc.returncode == 0, out.decode() + err.decode()
-    result = json.loads((ws / ".podium" / "result.json").read_text())
-    assert "demo" in result["output"] and "deployed" in result["output"]
-    assert stored["info"]["status"] == "deployed"
-    assert result["tool_calls"] == 3
-    seen_by_model = json.dumps([r.body for r in server.requests])
+    chart = write_chart(workspace / "ws")
+    spec = workspace / "spec.json"
+    spec.write_text(json.dumps({"task": "install the demo chart", "skills": [
+        {"name": "helm", "source": "helm", "secret_env": ["KUBECONFIG"]}]}))  # fmt: skip
+    upgrade = call("helm_upgrade", release="demo", chart=chart, dry_run="none", timeout_s=30)
+    script = {
+        "steps": [
+            {"tool_calls": [call("helm_diff", release="demo", chart=chart)]},
+            {"tool_calls": [upgrade]},
+            {"tool_calls": [call("helm_list")]},
+            {"content": "{{last}}"},
+        ]
+    }
+    run = podium(script, "--spec", str(spec), "--json", timeout=90)
+    assert run.code == 0, run.stdout + run.stderr
+    assert "demo" in run.result["output"] and "deployed" in run.result["output"]
+    assert release_record(kube, "demo", 1)["info"]["status"] == "deployed"
+    assert run.result["tool_calls"] == 3
+    seen_by_model = json.dumps([r.body for r in run.requests])
     assert "3 added" in seen_by_model and "STATUS: deployed" in seen_by_model
-    events = (ws / ".podium" / "events.jsonl").read_text()
+    events = (run.workspace / ".podium" / "events.jsonl").read_text()
     for secret in (PASSWORD, kube.admin_token):
         assert secret not in seen_by_model and secret not in events
 

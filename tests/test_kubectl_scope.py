@@ -294,49 +294,29 @@ def test_structured_output_holding_a_secret_is_redacted() -> None:
 
 
 @pytest.mark.e2e
-async def test_a_whole_run_confined_by_its_run_spec(workspace: Path) -> None:
+def test_a_whole_run_confined_by_its_run_spec(podium: Any, kube: FakeKube, workspace: Path) -> None:
     """The run spec gives the kubectl skill its namespaces (its `env`) and its kubeconfig
-    (`secret_env`): the model's attempt at kube-system is refused by the skill, its own
-    namespace works, and the model never sees a secret value or the token."""
-    import asyncio
-    import os
-    import sys
-
-    from runtime.mock_llm import MockLLMServer
-    from runtime.mock_llm.script import Script
+    (`secret_env`; the fixture's KUBECONFIG, which `podium run` inherits): the model's attempt
+    at kube-system is refused by the skill, its own namespace works, and the model never sees
+    a secret value or the token."""
     from tests._runs import call
 
-    with FakeKube() as kube:
-        kube.add("Namespace", "team-a")
-        kube.create(pod("api-0", "team-a", image="x"))
-        kube.create(pod("etcd-0", "kube-system", image="x"))
-        kube.add("Secret", "db", "team-a", data={"password": SECRET_VALUE})
-        spec = workspace / "spec.json"
-        skill = {"name": "kubectl", "source": "kubectl", "secret_env": ["KUBECONFIG"],
-                 "env": {"PODIUM_KUBECTL_NAMESPACES": "team-a"}}  # fmt: skip
-        spec.write_text(json.dumps({"task": "look around", "skills": [skill]}))
-        script = {
-            "steps": [
-                {"tool_calls": [call("kubectl", args=["get", "pods", "-n", "kube-system"])]},
-                {"tool_calls": [call("kubectl", args=["get", "secrets", "-o", "yaml"])]},
-                {"tool_calls": [call("kubectl_get", resource="pods")]},
-                {"content": "{{last}}"},
-            ]
-        }
-        server = MockLLMServer(Script.model_validate(script))
-        with server.running() as base_url:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "runtime.cli", "run", "--spec", str(spec),
-                "--model", "openai:mock", "--workspace", str(workspace / "ws"), "--json",
-                env={**os.environ, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "x",
-                     "KUBECONFIG": str(kube.kubeconfig()), "HOME": str(workspace)},
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            )  # fmt: skip
-            out, err = await asyncio.wait_for(proc.communicate(), 90)
-    assert proc.returncode == 0, out.decode() + err.decode()
-    result = json.loads((workspace / "ws" / ".podium" / "result.json").read_text())
-    assert "api-0" in result["output"] and "etcd-0" not in result["output"]
-    seen = json.dumps([r.body for r in server.requests])
+    spec = workspace / "spec.json"
+    skill = {"name": "kubectl", "source": "kubectl", "secret_env": ["KUBECONFIG"],
+             "env": {"PODIUM_KUBECTL_NAMESPACES": "team-a"}}  # fmt: skip
+    spec.write_text(json.dumps({"task": "look around", "skills": [skill]}))
+    script = {
+        "steps": [
+            {"tool_calls": [call("kubectl", args=["get", "pods", "-n", "kube-system"])]},
+            {"tool_calls": [call("kubectl", args=["get", "secrets", "-o", "yaml"])]},
+            {"tool_calls": [call("kubectl_get", resource="pods")]},
+            {"content": "{{last}}"},
+        ]
+    }
+    run = podium(script, "--spec", str(spec), "--json", timeout=90)
+    assert run.code == 0, run.stdout + run.stderr
+    assert "web-team-a" in run.result["output"] and "web-kube-system" not in run.result["output"]
+    seen = json.dumps([r.body for r in run.requests])
     assert "outside this run's namespaces (team-a)" in seen
     assert "secret values are not shown" in seen
     assert SECRET_VALUE not in seen and kube.admin_token not in seen

@@ -3,7 +3,6 @@ Kubernetes API server over real HTTPS, called directly and through a real gRPC s
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -15,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from runtime.agent.skill_client import GrpcSkillClient
 from skills.kubectl import (
     kubectl_api_resources,
     kubectl_apply,
@@ -24,8 +22,9 @@ from skills.kubectl import (
     kubectl_logs,
     skill,
 )
-from skills.sdk import Context, ToolError, serve
+from skills.sdk import Context, ToolError
 from skills.serve import load_skill
+from tests._grpc import served
 from tests.kube import FakeKube
 
 pytestmark = pytest.mark.anyio
@@ -222,12 +221,7 @@ async def test_output_is_returned_but_never_logged(
 
 async def test_through_a_real_grpc_server(kube: FakeKube, workspace: Path) -> None:
     assert load_skill("kubectl") is skill
-    sock = workspace / ".podium" / "sockets" / "kubectl.sock"
-    stop = asyncio.Event()
-    server = asyncio.create_task(serve(skill, socket=sock, workspace=workspace, stop=stop))
-    client = GrpcSkillClient.for_socket("kubectl", sock)
-    try:
-        assert await client.serving(timeout=10)
+    async with served(skill, workspace) as client:
         info = await client.describe()
         tools = {t.name: t for t in info.tools}
         reads = {"kubectl_get", "kubectl_describe", "kubectl_logs", "kubectl_events",
@@ -253,8 +247,4 @@ async def test_through_a_real_grpc_server(kube: FakeKube, workspace: Path) -> No
         assert bad.is_error and bad.error_kind == "tool" and "invalid name" in bad.text
         wrong = await client.invoke("c3", "kubectl_logs", '{"pod": 5}', deadline=deadline)
         assert wrong.is_error and wrong.error_kind == "invalid_arguments"
-    finally:
-        await client.close()
-        stop.set()
-        await asyncio.wait_for(server, 10)
     assert kube.seen("GET", "/api/v1/namespaces/default/pods")

@@ -3,19 +3,14 @@ memory across runs, and cluster credentials that reach the kubectl skill only.""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runtime.mock_llm import MockLLMServer
-from runtime.mock_llm.script import Script
-from tests._runs import FLAKY_SKILL, call
+from tests._runs import call
 
 pytestmark = pytest.mark.e2e
 
@@ -85,8 +80,9 @@ def test_memory_recall_and_summary_across_runs(podium: Any, workspace: Path) -> 
     assert "Tuesdays" not in other.requests[0].body["messages"][0]["content"]
 
 
-@pytest.mark.anyio
-async def test_cluster_credentials_reach_the_kubectl_skill_only(workspace: Path) -> None:
+def test_cluster_credentials_reach_the_kubectl_skill_only(
+    podium: Any, workspace: Path, flaky: Path
+) -> None:
     """The kubeconfig is the kubectl skill's `secret_env`: the skill reaches the (fake) API
     server with it, while the agent and the other skills never see it."""
     from tests.kube import FakeKube
@@ -94,53 +90,19 @@ async def test_cluster_credentials_reach_the_kubectl_skill_only(workspace: Path)
     with FakeKube() as kube:
         kube.add("Pod", "web-1", spec={"containers": [{"name": "app", "image": "x"}]})
         spec = workspace / "spec.json"
-        spec.write_text(
-            json.dumps(
-                {
-                    "task": "list pods",
-                    "skills": [
-                        {"name": "kubectl", "source": "kubectl", "secret_env": ["KUBECONFIG"]},
-                        {"name": "flaky", "source": f"{workspace}-flaky.py:skill"},
-                    ],
-                }
-            )
-        )
-        Path(f"{workspace}-flaky.py").write_text(FLAKY_SKILL)
+        spec.write_text(json.dumps({"task": "list pods", "skills": [
+            {"name": "kubectl", "source": "kubectl", "secret_env": ["KUBECONFIG"]},
+            {"name": "flaky", "source": f"{flaky}:skill"}]}))  # fmt: skip
         script = {
             "steps": [
                 {"tool_calls": [call("kubectl_get", resource="pods"), call("env_names")]},
                 {"content": "{{last}}"},
             ]
         }
-        server = MockLLMServer(Script.model_validate(script))
-        with server.running() as base_url:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "runtime.cli",
-                "run",
-                "--spec",
-                str(spec),
-                "--model",
-                "openai:mock",
-                "--workspace",
-                str(workspace / "ws"),
-                "--json",
-                env={
-                    **os.environ,
-                    "OPENAI_BASE_URL": base_url,
-                    "OPENAI_API_KEY": "x",
-                    "KUBECONFIG": str(kube.kubeconfig()),
-                    "HOME": str(workspace),
-                },
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-            out, err = await asyncio.wait_for(proc.communicate(), 90)
-        Path(f"{workspace}-flaky.py").unlink()
-    assert proc.returncode == 0, out.decode() + err.decode()
-    result = json.loads((workspace / "ws" / ".podium" / "result.json").read_text())
-    assert "web-1" in result["output"]  # kubectl reached the API server with its kubeconfig
+        env = {"KUBECONFIG": str(kube.kubeconfig()), "HOME": str(workspace)}
+        run = podium(script, "--spec", str(spec), "--json", env=env, timeout=90)
+    assert run.code == 0, run.stdout + run.stderr
+    assert "web-1" in run.result["output"]  # kubectl reached the API server with its kubeconfig
     assert kube.requests and all(r.user == "admin" for r in kube.requests)  # with its token
-    assert "KUBECONFIG" not in result["output"]  # the other skill never saw it
-    assert kube.admin_token not in (workspace / "ws" / ".podium" / "events.jsonl").read_text()
+    assert "KUBECONFIG" not in run.result["output"]  # the other skill never saw it
+    assert kube.admin_token not in (run.workspace / ".podium" / "events.jsonl").read_text()

@@ -18,8 +18,9 @@ import pytest
 import skills.sdk
 from protos import skill_pb2 as pb
 from runtime.agent.skill_client import GrpcSkillClient
-from skills.sdk import Context, Skill, ToolError, serve
+from skills.sdk import Context, Skill, ToolError
 from skills.sdk._context import run_process
+from tests._grpc import served
 from tests._runs import exits_within
 
 demo = Skill("demo", instructions="Demo tools.")
@@ -162,21 +163,6 @@ async def test_run_process_takes_argument_lists_only(workspace: Path) -> None:
     assert capped.startswith("x" * 1000) and "more bytes not kept" in capped
     with pytest.raises(ToolError, match="timed out"):
         await _ctx(workspace).run(["sleep", "5"], timeout=0.2)
-
-
-@asynccontextmanager
-async def served(skill: Skill, workspace: Path) -> AsyncIterator[GrpcSkillClient]:
-    stop = asyncio.Event()
-    sock = workspace / ".podium" / "sockets" / f"{skill.name}.sock"
-    task = asyncio.create_task(serve(skill, socket=sock, workspace=workspace, stop=stop))
-    client = GrpcSkillClient.for_socket(skill.name, sock)
-    try:
-        assert await client.serving(5)
-        yield client
-    finally:
-        await client.close()
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 @pytest.mark.anyio
