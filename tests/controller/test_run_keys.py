@@ -22,7 +22,6 @@ from protos.approval import CALL_TOKEN_HEADER
 from tests.controller._k8s import validate_builtin
 from tests.controller.conftest import MASTER_KEY, NS, Cluster, example, until
 from tests.controller.test_build import run_of
-from tests.controller.test_whole_run import _short_root
 from tests.kube import Kubelet
 
 KEYS = "podium-triage-pods-keys"
@@ -118,7 +117,7 @@ async def test_in_a_running_pod_skills_refuse_callers_without_a_token(cluster: C
     doc["spec"]["task"] = "wait"
     doc["spec"]["model"] = {"name": "openai:mock", "baseURL": "http://127.0.0.1:9/v1"}
     doc["spec"]["limits"] = {"readinessTimeoutSeconds": 30}
-    with _short_root(Kubelet(fake, "local", probe_speedup=10)) as kubelet:
+    with Kubelet(fake, "local", probe_speedup=10) as kubelet:
         cluster.apply_run(doc)
         secret = await until(lambda: fake.get("v1", "Secret", "podium-keys-run-keys", NS), 20)
         owner = secret["metadata"]["ownerReferences"][0]
