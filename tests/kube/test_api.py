@@ -28,6 +28,7 @@ from tests.kube import FakeKube
 
 pytestmark = pytest.mark.controller
 KUBECTL = Path(sys.executable).parent / "kubectl"
+CM_PATH = "/api/v1/namespaces/default/configmaps"
 CRD = """
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
@@ -433,3 +434,61 @@ def test_secret_string_data_becomes_data(fake_kube: FakeKube) -> None:
     assert made.data == {"k": "dg=="} and made.string_data is None and made.type == "Opaque"
     patched = core.patch_namespaced_secret("s", "default", {"stringData": {"k": "w"}})
     assert patched.data == {"k": "dw=="}
+
+
+def _pb(number: int, value: bytes) -> bytes:
+    """One length-delimited protobuf field (lengths here stay under 128: one varint byte)."""
+    assert len(value) < 128
+    return bytes([number << 3 | 2, len(value)]) + value
+
+
+def _send(fake: FakeKube, method: str, path: str, body: bytes) -> int:
+    tls = ssl.create_default_context(cafile=str(fake.ca_path))
+    req = urllib.request.Request(fake.url + path, data=body, method=method, headers={
+        "Authorization": f"Bearer {fake.admin_token}",
+        "Content-Type": "application/vnd.kubernetes.protobuf"})  # fmt: skip
+    try:
+        with urllib.request.urlopen(req, context=tls, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        with e:
+            return e.code
+
+
+def test_protobuf_secrets_and_delete_options_as_helm_sends_them(fake_kube: FakeKube) -> None:
+    def unknown(kind: str, raw: bytes) -> bytes:
+        return b"k8s\x00" + _pb(1, _pb(1, b"v1") + _pb(2, kind.encode())) + _pb(2, raw)
+
+    secret = _pb(1, _pb(1, b"rel")) + _pb(2, _pb(1, b"release") + _pb(2, b"\x00payload"))
+    path = "/api/v1/namespaces/default/secrets"
+    assert _send(fake_kube, "POST", path, unknown("Secret", secret)) == 201
+    stored = fake_kube.get("v1", "Secret", "rel") or {}
+    assert stored.get("data") == {"release": "AHBheWxvYWQ="}  # base64 of the raw bytes
+    dry = unknown("DeleteOptions", _pb(5, b"All"))
+    assert _send(fake_kube, "DELETE", f"{path}/rel", dry) == 200
+    assert fake_kube.get("v1", "Secret", "rel") is not None  # a dry run
+    assert _send(fake_kube, "DELETE", f"{path}/rel", unknown("DeleteOptions", b"")) == 200
+    assert fake_kube.get("v1", "Secret", "rel") is None
+    pod = unknown("Pod", _pb(1, _pb(1, b"p")))
+    assert _send(fake_kube, "POST", "/api/v1/namespaces/default/pods", pod) == 415
+
+
+def test_a_stalled_request_waits_while_others_are_answered(fake_kube: FakeKube) -> None:
+    fake_kube.stall("/configmaps/held$")
+    outcome: list[object] = []
+
+    def get_held() -> None:
+        try:
+            outcome.append(raw(fake_kube, CM_PATH + "/held"))
+        except OSError as e:  # the connection dropped when the fake stopped
+            outcome.append(e)
+
+    waiting = threading.Thread(target=get_held)
+    waiting.start()
+    fake_kube.wait_for(lambda: fake_kube.seen("GET", CM_PATH + "/held"))
+    assert raw(fake_kube, CM_PATH + "/kube-root-ca.crt")[0] == 200
+    waiting.join(0.3)
+    assert waiting.is_alive() and not outcome
+    fake_kube.stop()
+    waiting.join(10)
+    assert len(outcome) == 1 and isinstance(outcome[0], OSError)  # never answered
