@@ -184,15 +184,13 @@ class AgentRunReconciler:
             status.jobName = name  # created by a pass that could not record it
         pods = await self.kube.list("Pod", run.namespace, {"podium.dev/run": run.name})
         obs = observe(status, job, pods, now)
-        again: float | None = None
-        if not obs.terminal:
-            keys = run_keys(run, self.master_key, [s.name for s in plan.translation.spec.skills])
-            synced = await sync_approvals(
-                self.hub, run, obs.status, pods, self.config.controlPort,
-                keys.approval_key, keys.control_token, now,
-            )  # fmt: skip
-            obs.events += synced.events
-            again = 1.0 if synced.retry else None
+        keys = run_keys(run, self.master_key, [s.name for s in plan.translation.spec.skills])
+        synced = await sync_approvals(
+            self.hub, run, obs.status, pods, self.config.controlPort,
+            keys.approval_key, keys.control_token, now,
+        )  # fmt: skip
+        obs.events += synced.events
+        again = 1.0 if synced.retry and not obs.terminal else None
         after = await self._apply_observation(run, obs)
         return again if after is None else min(after, again or after)
 

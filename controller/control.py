@@ -248,9 +248,8 @@ async def sync_approvals(
     address = _pod_address(
         sorted(pods, key=lambda p: p.get("metadata", {}).get("creationTimestamp") or ""), port
     )
-    if address is None:
-        return synced
-    hub.ensure(key, address, control_token)
+    if address is not None:  # else the pod has ended: what it last said still counts
+        hub.ensure(key, address, control_token)
     state = hub.state(key)
     if state is None:
         return synced

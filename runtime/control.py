@@ -293,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)  # a line per change otherwise
     make_undumpable()
     token = take_secrets(CONTROL_TOKEN_ENV).get(CONTROL_TOKEN_ENV, "")
     if not token:

@@ -4,6 +4,9 @@ person's approval, from another terminal.
 It asks the process that launched the run (which holds the run's approval key and signs)
 over that run's control socket; see runtime.launchers.approvals. Without CALL it decides
 the one waiting call, or lists them when several wait; `--list` only lists.
+
+With `--kubernetes` the run is an AgentRun: the decision goes on the AgentRun and the
+controller signs and delivers it (runtime.cli.approve_kube).
 """
 
 from __future__ import annotations
@@ -29,19 +32,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--deny", action="store_true", help="deny the call instead")
     parser.add_argument("--reason", default="", help="why (the model is told)")
     parser.add_argument("--list", action="store_true", help="only list the waiting calls")
-    parser.add_argument("--kubernetes", action="store_true", help="a run in the cluster")
+    parser.add_argument(
+        "--kubernetes",
+        action="store_true",
+        help="RUN is an AgentRun in the cluster (KUBECONFIG): the controller delivers the decision",
+    )
+    parser.add_argument(
+        "--namespace", "-n", help="with --kubernetes: the AgentRun's namespace (default: the "
+        "kubeconfig's)",
+    )  # fmt: skip
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     if args.kubernetes:
-        print(
-            "podium approve: --kubernetes needs the controller's approval channel, which this "
-            "installation does not have yet",
-            file=sys.stderr,
-        )
-        return 2
+        from runtime.cli.approve_kube import decide_in_cluster
+
+        return decide_in_cluster(args)
     request: dict[str, Any] = {"op": "list"} if args.list else {
         "op": "decide",
         "call": args.call or "",
