@@ -6,7 +6,6 @@ values pass through the docker client's environment, never its command line) and
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,8 +32,14 @@ class PodPlan:
     network: str
     """`bridge`, `host` or `none`: the infra container's network, which the others join."""
     config_dir: Path
-    """Host folder holding the run's ConfigMap files, bind-mounted read-only."""
+    """Host folder holding each ConfigMap's files (`CONFIG_DIR/NAME/KEY`), bind-mounted
+    read-only."""
     labels: dict[str, str] = field(default_factory=lambda: {})
+    secrets: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: {})
+    """Secret name -> key -> value: what the Pod's `secretKeyRef`s resolve to."""
+
+    def secret(self, ref: Mapping[str, Any]) -> str | None:
+        return self.secrets.get(ref["name"], {}).get(ref["key"])
 
     @property
     def infra(self) -> str:
@@ -73,12 +78,7 @@ def shared_volumes(pod: dict[str, Any]) -> list[str]:
     return [v["name"] for v in spec["volumes"] if "emptyDir" in v and counts[v["name"]] > 1]
 
 
-def run_args(
-    pod: dict[str, Any],
-    container: dict[str, Any],
-    plan: PodPlan,
-    keys: Mapping[str, Mapping[str, str]] | None = None,
-) -> list[str]:
+def run_args(pod: dict[str, Any], container: dict[str, Any], plan: PodPlan) -> list[str]:
     """`docker run` arguments (without `run` and `--detach`) for one container of the Pod."""
     args = [
         "--name", plan.container(container["name"]),
@@ -92,7 +92,7 @@ def run_args(
     runtime = docker_runtime(pod)
     if runtime:
         args += ["--runtime", runtime]
-    args += env_args(container.get("env", []), keys)
+    args += env_args(container.get("env", []), plan)
     args += mount_args(pod, container, plan)
     command: list[str] = container.get("command", [])
     if command:
@@ -137,42 +137,34 @@ def resource_args(resources: dict[str, Any]) -> list[str]:
     return args
 
 
-def env_args(
-    env: list[dict[str, Any]], keys: Mapping[str, Mapping[str, str]] | None = None
-) -> list[str]:
-    """`--env` arguments. `keys` maps a Secret's name to its data for Secrets the launcher
-    made itself (the run's keys): their values go to the docker client's environment too
-    (`client_env`), never to its command line."""
+def env_args(env: list[dict[str, Any]], plan: PodPlan) -> list[str]:
+    """`--env` arguments. A Secret's value is passed on by name only: `--env NAME` makes the
+    docker client copy it from its own environment (`secret_values`), so it never appears
+    on a command line or in a process listing."""
     args: list[str] = []
     for item in env:
         name = item["name"]
-        ref = item.get("valueFrom", {}).get("secretKeyRef", {})
         if "value" in item:
             args += ["--env", f"{name}={item['value']}"]
-        elif keys and ref.get("name") in keys:
-            if ref["key"] not in keys[ref["name"]]:
-                raise DockerError(f"env {name}: no key {ref['key']!r} in {ref['name']}")
-            args += ["--env", name]
-        elif ref:
-            # The Secret's value is ours to pass on: `--env NAME` makes the docker client copy
-            # it from its own environment, so it never appears in a process listing.
-            if name in os.environ:
+        elif "secretKeyRef" in item.get("valueFrom", {}):
+            ref = item["valueFrom"]["secretKeyRef"]
+            if plan.secret(ref) is not None:
                 args += ["--env", name]
-            elif not item["valueFrom"]["secretKeyRef"].get("optional", False):
-                raise DockerError(f"secret environment variable {name} is not set")
+            elif not ref.get("optional", False):
+                raise DockerError(f"secret {ref['name']}/{ref['key']} ({name}) is not set")
         else:
             raise DockerError(f"env {name}: only values and secretKeyRef are supported")
     return args
 
 
-def client_env(container: dict[str, Any], keys: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
-    """What the docker client's environment must add for `--env NAME` of the run's keys."""
-    out: dict[str, str] = {}
+def secret_values(container: dict[str, Any], plan: PodPlan) -> dict[str, str]:
+    """What the docker client's environment must add for this container's `--env NAME`s."""
+    values: dict[str, str] = {}
     for item in container.get("env", []):
-        ref = item.get("valueFrom", {}).get("secretKeyRef", {})
-        if ref.get("name") in keys and ref.get("key") in keys[ref["name"]]:
-            out[item["name"]] = keys[ref["name"]][ref["key"]]
-    return out
+        ref = item.get("valueFrom", {}).get("secretKeyRef")
+        if ref is not None and (value := plan.secret(ref)) is not None:
+            values[item["name"]] = value
+    return values
 
 
 def mount_args(pod: dict[str, Any], container: dict[str, Any], plan: PodPlan) -> list[str]:
@@ -196,7 +188,7 @@ def mount_args(pod: dict[str, Any], container: dict[str, Any], plan: PodPlan) ->
             # fsGroup (Docker would otherwise keep the image folder's root ownership).
             args += ["--tmpfs", f"{dst}:rw,nosuid,nodev,mode=1777,uid={uid},gid={gid}"]
         elif "configMap" in volume:
-            src = plan.config_dir / mount.get("subPath", "")
+            src = plan.config_dir / volume["configMap"]["name"] / mount.get("subPath", "")
             args += ["--mount", f"type=bind,src={src},dst={dst},readonly"]
         elif "persistentVolumeClaim" in volume:
             claim = volume["persistentVolumeClaim"]["claimName"]

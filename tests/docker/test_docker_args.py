@@ -7,13 +7,19 @@ from typing import Any
 
 import pytest
 
-from runtime.kube import render_pod
-from runtime.launchers._docker_args import DockerError, PodPlan, run_args, shared_volumes
+from runtime.kube import render_pod, secret_name
+from runtime.launchers._docker_args import (
+    DockerError,
+    PodPlan,
+    run_args,
+    secret_values,
+    shared_volumes,
+)
 from runtime.spec import Resources, RunSpec, Sandbox, SkillSpec
 
 
 def pod_and_plan(
-    tmp_path: Path, runtime_class: str | None = None
+    tmp_path: Path, runtime_class: str | None = None, secrets: dict[str, str] | None = None
 ) -> tuple[dict[str, Any], PodPlan]:
     spec = RunSpec(
         run_id="run-1",
@@ -30,7 +36,13 @@ def pod_and_plan(
         sandbox=Sandbox(runtime_class=runtime_class),
         model_env=["OPENAI_API_KEY"],
     )
-    plan = PodPlan(prefix="p", network="host", config_dir=tmp_path, labels={"podium.run": "run-1"})
+    plan = PodPlan(
+        prefix="p",
+        network="host",
+        config_dir=tmp_path,
+        labels={"podium.run": "run-1"},
+        secrets={secret_name(spec): secrets or {}},
+    )
     return render_pod(spec), plan
 
 
@@ -66,12 +78,9 @@ def test_gvisor_maps_to_runsc(tmp_path: Path) -> None:
         run_args(pod, pod["spec"]["containers"][0], plan)
 
 
-def test_secrets_pass_by_name_only_and_only_where_asked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SKILL_TOKEN", "very-secret")
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
-    pod, plan = pod_and_plan(tmp_path)
+def test_secrets_pass_by_name_only_and_only_where_asked(tmp_path: Path) -> None:
+    given = {"SKILL_TOKEN": "very-secret", "OPENAI_API_KEY": "sk-secret"}
+    pod, plan = pod_and_plan(tmp_path, secrets=given)
     workspace, memory = (run_args(pod, c, plan) for c in pod["spec"]["initContainers"])
     agent = run_args(pod, pod["spec"]["containers"][0], plan)
     assert "SKILL_TOKEN" in flags(workspace, "--env")
@@ -80,7 +89,10 @@ def test_secrets_pass_by_name_only_and_only_where_asked(
     assert "OPENAI_API_KEY" not in flags(workspace, "--env") + flags(memory, "--env")
     for args in (workspace, memory, agent):
         assert not any("very-secret" in a or "sk-secret" in a for a in args)
-    monkeypatch.delenv("SKILL_TOKEN")  # optional: an unset secret is simply absent
+    # The values reach the docker client's environment only, each for its own container.
+    assert secret_values(pod["spec"]["initContainers"][0], plan) == {"SKILL_TOKEN": "very-secret"}
+    assert secret_values(pod["spec"]["containers"][0], plan) == {"OPENAI_API_KEY": "sk-secret"}
+    pod, plan = pod_and_plan(tmp_path)  # optional: a key the Secret lacks is simply absent
     assert "SKILL_TOKEN" not in flags(
         run_args(pod, pod["spec"]["initContainers"][0], plan), "--env"
     )
@@ -92,7 +104,8 @@ def test_volumes(tmp_path: Path) -> None:
     memory = run_args(pod, pod["spec"]["initContainers"][1], plan)
     mounts = flags(memory, "--mount")
     assert "type=volume,src=p-workspace,dst=/workspace" in mounts
-    assert f"type=bind,src={tmp_path}/run.json,dst=/etc/podium/run.json,readonly" in mounts
+    config = f"{tmp_path}/podium-run-1-config/run.json"  # each ConfigMap in its own folder
+    assert f"type=bind,src={config},dst=/etc/podium/run.json,readonly" in mounts
     assert "type=volume,src=podium-memory,dst=/var/lib/podium/memory" in mounts
     assert flags(memory, "--tmpfs") == ["/tmp:rw,nosuid,nodev,mode=1777,uid=10001,gid=10001"]
 
