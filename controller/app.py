@@ -1,6 +1,10 @@
 """`podium controller`: the process. Connects (kubeconfig or in-cluster), runs the AgentRun
 reconciler on the shared runner, and serves /metrics (Prometheus), /healthz and /readyz.
-SIGTERM stops it cleanly (exit 0); a restart resumes every run from what the API says."""
+SIGTERM stops it cleanly (exit 0); a restart resumes every run from what the API says.
+
+With `--leader-elect` (controller.leader) it reconciles only while it holds the Lease; a
+standby serves its endpoints and is ready (so a rolling update can go on) but reconciles
+nothing. A leader that loses the Lease exits 1, and its Pod restarts as a fresh candidate."""
 
 from __future__ import annotations
 
@@ -11,17 +15,19 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from controller.agentrun import AgentRunReconciler
 from controller.kube import Kube, connect
+from controller.leader import LeaderConfig, LeaderElector, default_namespace
 from controller.mcpdiscovery import MCPServerReconciler
 from controller.policy import ControllerConfig, load_config
 from controller.runner import Runner
 from controller.schedules import AgentScheduleReconciler
 
-__all__ = ["Controller", "cluster_ca", "run_controller", "serve_http"]
+__all__ = ["Controller", "LeadershipLost", "cluster_ca", "run_controller", "serve_http"]
 
 log = logging.getLogger("podium.controller")
 
@@ -39,8 +45,13 @@ def cluster_ca(kube: Kube) -> str | None:
     return None
 
 
+class LeadershipLost(RuntimeError):
+    """The Lease was not renewed in time: another replica may lead now."""
+
+
 class Controller:
-    """The runner and its reconcilers, ready to run in an event loop (tests embed this)."""
+    """The runner and its reconcilers, ready to run in an event loop (tests embed this);
+    with `leader`, only while it holds that Lease."""
 
     def __init__(
         self,
@@ -51,8 +62,10 @@ class Controller:
         resync_s: float = 300.0,
         ca: str | None = None,
         master_key: str | None = None,
+        leader: LeaderConfig | None = None,
     ) -> None:
         self.kube = kube
+        self.elector = LeaderElector(kube, leader) if leader is not None else None
         self.agentruns = AgentRunReconciler(
             kube, config, ca if ca is not None else cluster_ca(kube), master_key=master_key
         )
@@ -67,15 +80,34 @@ class Controller:
         )
         self.agentruns.notify = self.runner.enqueue
 
+    def ready(self) -> bool:
+        """/readyz: every watched kind listed; a standby is ready as it is (it waits)."""
+        if self.elector is not None and not self.elector.leading.is_set():
+            return True
+        return self.runner.ready.is_set()
+
     async def run(self, port: int | None = None) -> None:
-        extra = [] if port is None else [lambda: serve_http(self.runner, port)]
+        """Run until cancelled (raises LeadershipLost when the Lease is lost)."""
+        main = asyncio.ensure_future(
+            self.runner.run() if self.elector is None else self.elector.run(self.runner.run)
+        )
+        tasks = {main}
+        if port is not None:
+            tasks.add(asyncio.ensure_future(serve_http(self.ready, port)))
         try:
-            await self.runner.run(extra)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self.agentruns.hub.close()
+        for task in done:
+            task.result()  # an error of the runner or of the HTTP server
+        if self.elector is not None:
+            raise LeadershipLost("the leader election Lease was lost")
 
 
-async def serve_http(runner: Runner, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104
+async def serve_http(ready: Callable[[], bool], port: int, host: str = "0.0.0.0") -> None:  # noqa: S104
     """/metrics, /healthz (the loop answers), /readyz (every watched kind was listed)."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -91,8 +123,7 @@ async def serve_http(runner: Runner, port: int, host: str = "0.0.0.0") -> None: 
             elif path == "/healthz":
                 code, body = 200, b"ok\n"
             elif path == "/readyz":
-                ready = runner.ready.is_set()
-                code, body = (200, b"ok\n") if ready else (503, b"listing\n")
+                code, body = (200, b"ok\n") if ready() else (503, b"listing\n")
             head = (
                 f"HTTP/1.1 {code} {'OK' if code == 200 else 'Error'}\r\n"
                 f"Content-Type: {kind}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
@@ -135,9 +166,11 @@ def run_controller(args: argparse.Namespace) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # not a line per API request
     try:
         config = load_config(args.config)
         master_key = _master_key(args.master_key_file)
+        leader = _leader(args)
         kube = connect(args.kubeconfig, args.context)
     except Exception as exc:  # a bad config or kubeconfig: one line, exit 2
         print(f"podium controller: {' '.join(str(exc).split())}", file=sys.stderr)
@@ -145,7 +178,13 @@ def run_controller(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         controller = Controller(
-            kube, config, args.namespace, args.workers, args.resync, master_key=master_key
+            kube,
+            config,
+            args.namespace,
+            args.workers,
+            args.resync,
+            master_key=master_key,
+            leader=leader,
         )
         task = asyncio.current_task()
         assert task is not None
@@ -160,6 +199,22 @@ def run_controller(args: argparse.Namespace) -> int:
             with contextlib.suppress(Exception):
                 await kube.close()
 
-    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
-        asyncio.run(main())
+    try:
+        with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+            asyncio.run(main())
+    except LeadershipLost as exc:
+        log.error("%s: exiting, so this Pod starts again as a standby", exc)
+        return 1
     return 0
+
+
+def _leader(args: argparse.Namespace) -> LeaderConfig | None:
+    if not args.leader_elect:
+        return None
+    return LeaderConfig(
+        name=args.leader_elect_resource_name,
+        namespace=args.leader_elect_resource_namespace or default_namespace(),
+        lease_duration_s=args.leader_elect_lease_duration,
+        renew_deadline_s=args.leader_elect_renew_deadline,
+        retry_period_s=args.leader_elect_retry_period,
+    )

@@ -1,6 +1,6 @@
 """`podium controller`: run the controller, or `render` what it would create for a run.
 
-    podium controller [--namespace NS ...] [--config FILE] [--kubeconfig FILE]
+    podium controller [--namespace NS ...] [--config FILE] [--kubeconfig FILE] [--leader-elect]
     podium controller render AGENTRUN.yaml [--config FILE] [--namespace NS]
 
 `render` takes a file with the AgentRun (and any `Skill`s it refers to, as more YAML
@@ -48,6 +48,32 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--resync", type=float, default=300.0, metavar="SECONDS", help="full re-list period"
     )
+    election = parser.add_argument_group(
+        "leader election", "with more than one replica: only the holder of a Lease reconciles"
+    )
+    election.add_argument(
+        "--leader-elect", action="store_true", help="reconcile only while holding the Lease"
+    )
+    election.add_argument(
+        "--leader-elect-resource-name", default="podium-controller", metavar="NAME",
+        help="the Lease's name (default: podium-controller)",
+    )  # fmt: skip
+    election.add_argument(
+        "--leader-elect-resource-namespace", metavar="NS",
+        help="the Lease's namespace (default: $POD_NAMESPACE, the Pod's own, or podium-system)",
+    )  # fmt: skip
+    election.add_argument(
+        "--leader-elect-lease-duration", type=float, default=15.0, metavar="SECONDS",
+        help="a standby takes over a Lease not renewed for this long (default 15)",
+    )  # fmt: skip
+    election.add_argument(
+        "--leader-elect-renew-deadline", type=float, default=10.0, metavar="SECONDS",
+        help="the leader stops leading when it could not renew for this long (default 10)",
+    )  # fmt: skip
+    election.add_argument(
+        "--leader-elect-retry-period", type=float, default=2.0, metavar="SECONDS",
+        help="between tries to acquire or renew (default 2)",
+    )  # fmt: skip
     return parser
 
 

@@ -183,6 +183,19 @@ class Kube:
             raise
         return _dict(done)
 
+    async def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """PUT the whole object; with `metadata.resourceVersion` set, a 409 (`Conflict`)
+        when it changed since (optimistic concurrency: the Lease of leader election)."""
+        self.requests["update"] += 1
+        try:
+            done = await self.client.replace(
+                KINDS[obj["kind"]].from_dict(obj), namespace=obj["metadata"].get("namespace")
+            )
+        except httpx2.HTTPStatusError as exc:
+            _raise(exc)
+            raise
+        return _dict(done)
+
     async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         self.requests["create"] += 1
         try:

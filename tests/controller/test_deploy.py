@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -74,6 +75,32 @@ def test_kustomize() -> None:
     assert not any("*" in r["verbs"] or "*" in r["resources"] for r in rules)
     (bind,) = [r for r in rules if "bind" in r["verbs"]]
     assert bind["resourceNames"] == ["view"]
+    _leader_election(objects, "podium-controller", "podium-system")
+
+
+def _leader_election(objects: list[dict[str, Any]], lease: str, namespace: str) -> None:
+    """Replicas elect a leader on the Lease the args name, which only their Role may renew."""
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    assert deployment["spec"]["replicas"] > 1
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--leader-elect" in args
+    named = dict(itertools.pairwise(args))
+    assert named.get("--leader-elect-resource-name", "podium-controller") == lease
+    assert named["--leader-elect-resource-namespace"] == namespace
+    (role,) = [o for o in objects if o["kind"] == "Role"]
+    assert role["metadata"]["namespace"] == namespace
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+         "verbs": ["get", "update"], "resourceNames": [lease]},
+    ]  # fmt: skip
+    (binding,) = [o for o in objects if o["kind"] == "RoleBinding"]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    sa = next(o for o in objects if o["kind"] == "ServiceAccount")["metadata"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": sa["name"], "namespace": sa["namespace"]}
+    ]
 
 
 def test_helm_chart() -> None:
@@ -101,6 +128,13 @@ def test_helm_chart() -> None:
     assert bind["resourceNames"] == ["view", "podium-skill"]
     strip = lambda rs: [r for r in rs if "bind" not in r["verbs"]]  # noqa: E731
     assert strip(chart_rules) == strip(base_rules)
+    _leader_election(objects, "podium-controller", "podium-system")
+    off = [helm, "template", "podium", chart, "--set", "leaderElection.enabled=false"]
+    refused = subprocess.run(off, capture_output=True, text=True, check=False)
+    assert refused.returncode != 0 and "replicas > 1 needs leaderElection" in refused.stderr
+    one = subprocess.run([*off, "--set", "replicas=1"], capture_output=True, text=True, check=True)
+    single = [d for d in yaml.safe_load_all(one.stdout) if d]
+    assert not any(o["kind"] == "Role" for o in single)
     crds = sorted(o["metadata"]["name"] for o in objects if o["kind"] == "CustomResourceDefinition")
     assert crds == [
         "agentruns.podium.dev",
