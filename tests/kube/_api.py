@@ -1,5 +1,5 @@
 """The HTTP side of the fake API: routing Kubernetes paths, authentication, RBAC, every verb,
-watches, pod logs, TokenRequest and access reviews; every request is recorded."""
+pod logs, TokenRequest and access reviews (watches: _watch.py); every request is recorded."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from tests.kube import _discovery, _protobuf, _select
 from tests.kube._auth import Attributes, User
 from tests.kube._resources import BUILTIN, Resource
 from tests.kube._store import ApiError, Change, Store
+from tests.kube._watch import Watches
 
 if TYPE_CHECKING:
     from tests.kube._fake import FakeKube
@@ -127,9 +128,9 @@ class Api:
     def __init__(self, fake: FakeKube) -> None:
         self.fake = fake
         self.store: Store = fake.store
-        self.watchers: list[tuple[str, str, asyncio.Queue[Change | None]]] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stopping = asyncio.Event()
+        self.watches = Watches(self.store, self.stopping)
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -138,17 +139,14 @@ class Api:
         loop = self.loop
         if loop is None or loop.is_closed():
             return
-        for group, plural, queue in self.watchers:
-            if (group, plural) == (change.group, change.plural):
-                loop.call_soon_threadsafe(queue.put_nowait, change)
+        self.watches.notify(change, loop)
         if self.store.gc_wanted.is_set():
             loop.call_soon_threadsafe(self._schedule_gc)
 
     def stop(self) -> None:
-        """On the server's loop: end every watch now (None wakes each one)."""
+        """On the server's loop: stalled requests and watches end now."""
         self.stopping.set()
-        for _, _, queue in self.watchers:
-            queue.put_nowait(None)
+        self.watches.stop()
 
     def _schedule_gc(self) -> None:
         if not getattr(self, "_gc_pending", False):
@@ -264,7 +262,7 @@ class Api:
         if route.verb in ("list", "watch"):
             select = self._selector(q)
             if route.verb == "watch":
-                return await self._watch(request, route, select)
+                return await self.watches.serve(request, route.res, route.namespace, select)
             items, rv = self.store.list(res, route.namespace, select)
             return self._list_response(request, res, items, rv)
         if request.method == "GET":
@@ -389,118 +387,3 @@ class Api:
                 "items": items,
             }
         )
-
-    # --- watch ------------------------------------------------------------------------------
-
-    async def _watch(
-        self, request: web.Request, route: Route, select: Callable[[dict[str, Any]], bool]
-    ) -> web.StreamResponse:
-        q = request.query
-        res = route.res
-
-        def matches(obj: dict[str, Any] | None) -> bool:
-            if obj is None:
-                return False
-            if route.namespace is not None and obj["metadata"].get("namespace") != route.namespace:
-                return False
-            return select(obj)
-
-        queue: asyncio.Queue[Change | None] = asyncio.Queue()
-        entry = (res.group, res.plural, queue)
-        rv_raw = q.get("resourceVersion", "")
-        initial = q.get("sendInitialEvents") == "true"
-        events: list[dict[str, Any]] = []
-        with self.store.lock:
-            self.watchers.append(entry)
-            if rv_raw in ("", "0") or initial:
-                items, _ = self.store.list(res, route.namespace, select)
-                events = [{"type": "ADDED", "object": o} for o in items]
-            else:
-                try:
-                    since = int(rv_raw)
-                except ValueError:
-                    raise ApiError(
-                        400, "BadRequest", f"invalid resourceVersion {rv_raw!r}"
-                    ) from None
-                history = self.store.history
-                if history and since < history[0].rv - 1:
-                    events = [
-                        {
-                            "type": "ERROR",
-                            "object": ApiError(
-                                410,
-                                "Expired",
-                                f"too old resource version: {since} ({history[0].rv})",
-                            ).status(),
-                        }
-                    ]
-                else:
-                    for change in history:
-                        if change.rv > since and (change.group, change.plural) == (
-                            res.group,
-                            res.plural,
-                        ):
-                            queue.put_nowait(change)
-            current = self.store.rv
-        table = "as=Table" in request.headers.get("Accept", "")
-        response = web.StreamResponse(headers={"Content-Type": "application/json"})
-        response.enable_chunked_encoding()
-        try:
-            await response.prepare(request)
-            timeout = float(q.get("timeoutSeconds") or 1800)
-            deadline = asyncio.get_running_loop().time() + timeout
-            for event in events:
-                await self._send(response, res, event, table)
-            if events and events[0]["type"] == "ERROR":
-                return response
-            if initial and q.get("allowWatchBookmarks") == "true":
-                mark = {
-                    "kind": res.kind,
-                    "apiVersion": res.group_version,
-                    "metadata": {
-                        "resourceVersion": str(current),
-                        "annotations": {"k8s.io/initial-events-end": "true"},
-                    },
-                }
-                await self._send(response, res, {"type": "BOOKMARK", "object": mark}, False)
-            loop = asyncio.get_running_loop()
-            while not self.stopping.is_set() and loop.time() < deadline:
-                try:
-                    change = await asyncio.wait_for(queue.get(), min(1.0, deadline - loop.time()))
-                except TimeoutError:
-                    if request.transport is None or request.transport.is_closing():
-                        break
-                    continue
-                if change is None:
-                    break
-                kind = _translate(change, matches)
-                if kind is not None:
-                    await self._send(response, res, {"type": kind, "object": change.new}, table)
-            await response.write_eof()
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            self.watchers.remove(entry)
-        return response
-
-    async def _send(
-        self, response: web.StreamResponse, res: Resource, event: dict[str, Any], table: bool
-    ) -> None:
-        if table and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
-            event = {
-                **event,
-                "object": _discovery.table(
-                    res, [event["object"]], self.store.now(), False, self.store.rv
-                ),
-            }
-        await response.write(json.dumps(event, separators=(",", ":")).encode() + b"\n")
-
-
-def _translate(change: Change, matches: Callable[[dict[str, Any] | None], bool]) -> str | None:
-    """The event type a selective watch sees for a change (objects move in and out of view)."""
-    if change.type == "DELETED":
-        return "DELETED" if matches(change.old) else None
-    before, after = matches(change.old), matches(change.new)
-    if after:
-        return "MODIFIED" if before else "ADDED"
-    return "DELETED" if before else None
