@@ -174,3 +174,62 @@ def test_a_pod_runs_an_own_image_by_its_entrypoint_without_a_podium_probe() -> N
         render_pod(RunSpec.model_validate(
             {"task": "t", "skills": [{"name": "ts", "command": ["node", "server.js"]}]}
         ))  # fmt: skip
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("via", ["pipe", "environment"])
+def test_the_typescript_skill_answers_only_its_call_token(tmp_path: Path, via: str) -> None:
+    """The launch contract's secrets, from the local launcher's pipe (PODIUM_SECRETS_FD) or a
+    container's environment: without the token, with a wrong one, a call is UNAUTHENTICATED."""
+    import subprocess
+    import time
+
+    import grpc
+
+    from protos import skill_pb2 as pb
+    from protos import skill_pb2_grpc as pb_grpc
+    from protos.approval import CALL_TOKEN_HEADER, new_key
+
+    need_node()
+    token, socket = new_key(), tmp_path / "ts.sock"
+    env = {"PATH": os.environ["PATH"], "PODIUM_SKILL_SOCKET": str(socket),
+           "PODIUM_WORKSPACE": str(tmp_path)}  # fmt: skip
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "w") as pipe:
+        pipe.write(json.dumps({"PODIUM_CALL_TOKEN": token}) if via == "pipe" else "{}")
+    env |= {"PODIUM_SECRETS_FD": str(read_end)} if via == "pipe" else {"PODIUM_CALL_TOKEN": token}
+    proc = subprocess.Popen(
+        ["node", str(TS_SKILL / "server.js")], env=env, pass_fds=(read_end,),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    os.close(read_end)
+    try:
+        deadline = time.monotonic() + 30
+        while not socket.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+            time.sleep(0.05)
+        with grpc.insecure_channel(f"unix:{socket}") as channel:
+            stub = pb_grpc.SkillStub(channel)
+            for metadata in ((), ((CALL_TOKEN_HEADER, "x" * len(token)),)):
+                with pytest.raises(grpc.RpcError) as refused:
+                    stub.Describe(pb.DescribeRequest(), metadata=metadata, timeout=10)
+                assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+                request = pb.InvokeRequest(call_id="c", tool="text_stats",
+                                           arguments_json='{"text": "a b"}')  # fmt: skip
+                with pytest.raises(grpc.RpcError) as refused:
+                    list(stub.Invoke(request, metadata=metadata, timeout=10))
+                assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            ok = ((CALL_TOKEN_HEADER, token),)
+            assert stub.Describe(pb.DescribeRequest(), metadata=ok, timeout=10).name == (
+                "typescript-example"
+            )
+            request = pb.InvokeRequest(
+                call_id="c", tool="text_stats", arguments_json='{"text": "a b"}'
+            )
+            [event] = list(stub.Invoke(request, metadata=ok, timeout=10))
+            assert json.loads(event.result.text)["words"] == 2
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0
+    assert err.count("refused a call without this skill's call token") == 4, err

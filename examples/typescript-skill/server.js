@@ -8,6 +8,8 @@
  *
  * - serves podium.skill.v1.Skill (protos/skill.proto, loaded at start-up) and
  *   grpc.health.v1.Health on the Unix socket $PODIUM_SKILL_SOCKET;
+ * - only the run's agent is answered: a call without this skill's call token
+ *   ($PODIUM_CALL_TOKEN, sent as `podium-call-token` metadata) is refused UNAUTHENTICATED;
  * - every Invoke ends with exactly one result; a client cancel or the call's deadline aborts
  *   the tool (its AbortSignal);
  * - SIGTERM: health NOT_SERVING, in-flight calls get a grace period, then are aborted; the
@@ -54,6 +56,46 @@ function log(level, message) {
 function failure(kind, text) {
   return { text, is_error: true, error_kind: kind };
 }
+
+/**
+ * This process's secrets (protos/README.md): the JSON object on the pipe $PODIUM_SECRETS_FD
+ * (locally; read once), else the environment (in a container). Both are dropped from the
+ * environment, so the tools' child processes never inherit them.
+ * @returns {Record<string, string>}
+ */
+function takeSecrets() {
+  /** @type {Record<string, string>} */
+  const found = {};
+  const fd = process.env.PODIUM_SECRETS_FD;
+  delete process.env.PODIUM_SECRETS_FD;
+  if (fd) {
+    const text = fs.readFileSync(Number(fd), 'utf8');
+    fs.closeSync(Number(fd));
+    Object.assign(found, JSON.parse(text || '{}'));
+  }
+  for (const name of ['PODIUM_CALL_TOKEN', 'PODIUM_APPROVAL_KEY']) {
+    const value = process.env[name];
+    delete process.env[name];
+    if (value && !(name in found)) found[name] = value;
+  }
+  return found;
+}
+
+// This skill's call token. Unset (the sidecar run by hand): every caller is answered.
+const CALL_TOKEN = new TextEncoder().encode(takeSecrets().PODIUM_CALL_TOKEN || '');
+const TOKEN_HEADER = 'podium-call-token';
+
+/** @param {import('@grpc/grpc-js').Metadata} metadata */
+function authorised(metadata) {
+  if (CALL_TOKEN.length === 0) return true;
+  const given = new TextEncoder().encode(String(metadata.get(TOKEN_HEADER)[0] ?? ''));
+  return given.length === CALL_TOKEN.length && crypto.timingSafeEqual(given, CALL_TOKEN);
+}
+
+const REFUSED = {
+  code: grpc.status.UNAUTHENTICATED,
+  details: 'this skill answers only its run\'s agent',
+};
 
 /** @type {Map<string, import('./tools').Tool>} */
 const byName = new Map(tools.map((t) => [t.name, t]));
@@ -132,6 +174,11 @@ async function run(request, abort, emit) {
 
 /** @param {import('@grpc/grpc-js').ServerWritableStream<any, any>} call */
 function invoke(call) {
+  if (!authorised(call.metadata)) {
+    log('WARN', 'refused a call without this skill\'s call token');
+    call.emit('error', REFUSED);
+    return;
+  }
   const abort = new AbortController();
   inFlight.add(abort);
   let done = false;
@@ -172,8 +219,13 @@ function main() {
   const proto = /** @type {any} */ (grpc.loadPackageDefinition(definition));
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
   server.addService(proto.podium.skill.v1.Skill.service, {
-    Describe: (/** @type {any} */ _call, /** @type {grpc.sendUnaryData<any>} */ callback) =>
-      callback(null, describe()),
+    Describe: (/** @type {any} */ call, /** @type {grpc.sendUnaryData<any>} */ callback) => {
+      if (!authorised(call.metadata)) {
+        log('WARN', 'refused a call without this skill\'s call token');
+        return callback(REFUSED);
+      }
+      return callback(null, describe());
+    },
     Invoke: invoke,
   });
   const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE]: 'NOT_SERVING' });
