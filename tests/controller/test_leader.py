@@ -127,8 +127,9 @@ async def test_a_leader_whose_lease_is_taken_stops_and_exits(lease_ns: FakeKube)
         with pytest.raises(LeadershipLost):
             await asyncio.wait_for(task, 10)
         took = time.monotonic() - started
-        # within the renew deadline (and a retry), never later than a standby could take it
-        assert took < LEASE_S + RETRY_S, took
+        # past the renew deadline (plus a retry and a loaded machine's slack), not a whole
+        # lease duration of a standby later
+        assert took < RENEW_S + 1.0, took
         assert not solo.elector.leading.is_set()
         assert _lease(fake)["holderIdentity"] == "intruder"  # released nothing it did not hold
 

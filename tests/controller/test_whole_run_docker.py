@@ -127,6 +127,13 @@ async def test_agentrun_to_succeeded_in_real_containers_with_the_skills_own_toke
         secrets_result = _contents(server.requests[1])[-1]
         assert re.search(r"forbidden", secrets_result, re.IGNORECASE), secrets_result
         assert f"pod/{pod}" in _contents(server.requests[2])[-1]
+        # ... and both calls reached the API as the kubectl skill's own ServiceAccount
+        skill_user = f"system:serviceaccount:{NS}:podium-docker-run-kubectl"
+        lists = fake.seen("GET", f"/api/v1/namespaces/{NS}/pods")
+        assert skill_user in {r.user for r in lists}, {r.user for r in lists}
+        assert {r.user for r in fake.seen("GET", f"/api/v1/namespaces/{NS}/secrets")} == {
+            skill_user
+        }
 
         # Credentials revoked at the end, the Job removed (ttlSecondsAfterFinished 0).
         await until(lambda: cluster.condition("docker-run", "CredentialsRevoked"), timeout=30)
