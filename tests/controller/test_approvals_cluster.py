@@ -23,13 +23,14 @@ import grpc
 import pytest
 
 from controller.control import redact_arguments
+from controller.policy import ControllerConfig
 from protos import control_pb2 as cpb
 from protos import control_pb2_grpc as cpb_grpc
 from protos.approval import new_key, sign
 from runtime.mock_llm import MockLLMServer
 from runtime.mock_llm.script import Script
 from tests._runs import call
-from tests.controller.conftest import NS, Cluster, example, until
+from tests.controller.conftest import NS, Cluster, example, free_port, running, until
 from tests.controller.test_whole_run import _print_logs
 from tests.kube import Kubelet
 
@@ -179,3 +180,33 @@ async def test_a_call_nobody_decides_times_out_into_a_tool_error(cluster: Cluste
         assert "nobody approved it within 2s" in status["output"]
         assert [r["decision"] for r in status["approvals"]] == ["TimedOut"]
         assert "ApprovalTimedOut" in [reason for reason, _ in cluster.events("timeout")]
+
+
+async def test_a_restarted_controller_still_delivers_the_decision(fake: Any) -> None:
+    """Level-triggered: the keys come from the master key, the pending calls from the pod's
+    control service again; nothing the first controller held in memory is needed."""
+    script = {"steps": [{"tool_calls": [call("workspace_write", path="r.txt", content="x")]},
+                        {"content": "{{last}}"}]}  # fmt: skip
+    server = MockLLMServer(Script.model_validate(script))
+    with server.running() as base_url, Kubelet(fake, "local") as kubelet:
+        port = free_port()
+        config = ControllerConfig(apiServer=fake.url, controlPort=port)
+        async with running(fake, config) as first:
+            cluster = Cluster(fake, first, fake.kubeconfig())
+            doc = example("restart", skills=[{"name": "workspace", "builtin": "workspace"}])
+            doc["spec"]["model"] = {**doc["spec"]["model"], "name": "openai:mock",
+                                    "baseURL": base_url}  # fmt: skip
+            doc["spec"]["policy"] = {"rules": [{"tool": "workspace_write", "action": "ask"}]}
+            cluster.apply_run(doc)
+            (waiting,) = await until(lambda: pending(cluster, "restart"), timeout=60)
+        # no controller now: the decision is recorded, nothing delivers it yet
+        code, _, err = await approve(cluster, "restart", waiting["callId"])
+        assert code == 0, err
+        pod = fake.list("v1", "Pod", NS)[0]["metadata"]
+        written = kubelet.root / "pods" / pod["uid"] / "volumes" / "workspace" / "r.txt"
+        assert not written.exists()
+        async with running(fake, config) as second:
+            cluster = Cluster(fake, second, fake.kubeconfig())
+            await until(lambda: written.exists(), timeout=30)
+            await until(lambda: cluster.phase("restart") == "Succeeded", timeout=60)
+            assert [r["decision"] for r in cluster.status("restart")["approvals"]] == ["Approved"]
