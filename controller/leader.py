@@ -176,15 +176,17 @@ class LeaderElector:
         if not self.leading.is_set():
             return
         self.leading.clear()
+        with contextlib.suppress(Exception):  # best effort: else the Lease simply expires
+            await asyncio.wait_for(self._give_up(), self.config.renew_deadline_s)
+
+    async def _give_up(self) -> None:
         c = self.config
-        with contextlib.suppress(Exception):
-            lease = await self.kube.get("Lease", c.name, c.namespace)
-            old: dict[str, Any] = (lease or {}).get("spec") or {}
-            if lease is not None and old.get("holderIdentity") == c.identity:
-                spec = {**old, "holderIdentity": None, "leaseDurationSeconds": 1,
-                        "renewTime": _now()}  # fmt: skip
-                await self.kube.replace({**lease, "spec": spec})
-                log.info("released the lease %s/%s", c.namespace, c.name)
+        lease = await self.kube.get("Lease", c.name, c.namespace)
+        old: dict[str, Any] = (lease or {}).get("spec") or {}
+        if lease is not None and old.get("holderIdentity") == c.identity:
+            spec = {**old, "holderIdentity": None, "leaseDurationSeconds": 1, "renewTime": _now()}
+            await self.kube.replace({**lease, "spec": spec})
+            log.info("released the lease %s/%s", c.namespace, c.name)
 
     async def run(self, lead: Callable[[], Awaitable[None]]) -> None:
         """Campaign, then run `lead` while leading. Returns when the lease is lost (`lead`

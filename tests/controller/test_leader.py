@@ -134,6 +134,41 @@ async def test_a_leader_whose_lease_is_taken_stops_and_exits(lease_ns: FakeKube)
         assert _lease(fake)["holderIdentity"] == "intruder"  # released nothing it did not hold
 
 
+async def test_a_leader_that_cannot_reach_the_api_stops_within_the_renew_deadline(
+    lease_ns: FakeKube,
+) -> None:
+    """A hung API server (every Lease request left unanswered): each renewal is cut at the
+    deadline, so the leader stops leading before a standby could take the Lease over."""
+    fake = lease_ns
+    async with candidate(fake, "cut-off") as (leader, task):
+        assert leader.elector is not None
+        await until(lambda: leader.elector.leading.is_set())  # type: ignore[union-attr]
+        fake.stall(path="/leases/podium-controller$", times=1000)
+        started = time.monotonic()
+        with pytest.raises(LeadershipLost):
+            await asyncio.wait_for(task, 10)
+        took = time.monotonic() - started
+        assert took < RENEW_S + 1.0, took
+
+
+async def test_a_clean_shutdown_with_the_api_hung_ends_within_the_renew_deadline(
+    lease_ns: FakeKube,
+) -> None:
+    """SIGTERM while the API hangs: the release is given up after the renew deadline (the
+    Lease then expires on its own), so the Pod still stops in time."""
+    fake = lease_ns
+    async with candidate(fake, "stopping") as (leader, task):
+        assert leader.elector is not None
+        await until(lambda: leader.elector.leading.is_set())  # type: ignore[union-attr]
+        fake.stall(path="/leases/podium-controller$", times=1000)
+        started = time.monotonic()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+        assert time.monotonic() - started < RENEW_S + 1.0
+        assert _lease(fake)["holderIdentity"] == "stopping"  # not released: it will expire
+
+
 async def test_the_deployed_role_is_all_leader_election_needs(lease_ns: FakeKube) -> None:
     """With exactly deploy/base's leader-election Role (the fake API enforces RBAC): take,
     renew, release, and take again; and nothing more (another Lease is refused)."""
