@@ -15,11 +15,23 @@ __all__ = ["build_parser", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        return _main(sys.argv[1:] if argv is None else argv)
+        return _main(argv)
     except BrokenPipeError:  # `podium render spec.yaml | head`: the reader left, not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except ModuleNotFoundError as exc:
+        # A skill image carries only `podium skill ...` (images/skill-base/Dockerfile).
+        if not (exc.name or "").startswith(("runtime.", "controller")):
+            raise
+        command = argv[0] if argv else "agent"
+        print(
+            f"podium: `podium {command}` is not part of this installation (no {exc.name}; "
+            "a skill image has only `podium skill serve` and `podium skill health`)",
+            file=sys.stderr,
+        )
+        return 2
 
 
 def _main(argv: list[str]) -> int:

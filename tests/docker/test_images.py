@@ -66,6 +66,26 @@ class TestImages:
         out = docker("run", "--rm", *LOCKED, "--entrypoint", "python3", agent, "-c", probe)
         assert out.stdout.strip() == "[] []"
 
+    @pytest.mark.parametrize("name", ["skill-base", "workspace", "mcp-bridge", "kubectl"])
+    def test_skill_images_carry_no_agent_code(self, images: RenderOptions, name: str) -> None:
+        image = images.image(name)
+        probe = (
+            "import importlib.util as u\n"
+            "gone = ('runtime.agent', 'runtime.launchers', 'runtime.kube', 'runtime.mock_llm',"
+            " 'runtime.spec', 'controller', 'openai', 'anthropic')\n"
+            "print([m for m in gone if u.find_spec(m)])"
+        )
+        out = docker("run", "--rm", *LOCKED, "--entrypoint", "python3", image, "-c", probe)
+        assert out.stdout.strip() == "[]"
+        # The `podium` command still works for what a skill image is for, and says in one
+        # line that the rest is elsewhere.
+        assert "--socket" in docker("run", "--rm", *LOCKED, image, "--help").stdout
+        other = docker("run", "--rm", *LOCKED, "--entrypoint", "podium", image, "run", "x",
+                       check=False)  # fmt: skip
+        assert other.returncode == 2, other
+        assert other.stderr.strip().count("\n") == 0, other.stderr
+        assert "not part of this installation" in other.stderr
+
     @pytest.mark.parametrize(
         "name", ["agent", "skill-base", "workspace", "mcp-bridge", "memory", "kubectl", "helm"]
     )
