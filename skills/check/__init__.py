@@ -111,9 +111,9 @@ def _target(args: argparse.Namespace) -> Target:
     env = extra_env(args.env)
     if args.socket is not None:
         return SocketTarget(args.socket)
-    if args.image is not None:
-        return ImageTarget(args.image, env=env)
     config = str(args.config.resolve()) if args.config else None
+    if args.image is not None:
+        return ImageTarget(args.image, env=env, config=config)
     return CommandTarget(resolve_command(args.command, Path.cwd()), env=env, config=config)
 
 

@@ -275,6 +275,9 @@ class ImageTarget:
     image: str
     args: list[str] = field(default_factory=lambda: list[str]())
     env: dict[str, str] = field(default_factory=lambda: dict[str, str]())
+    config: str | None = None
+    """A config file on this machine: copied into the scratch workspace, given to the
+    container as PODIUM_SKILL_CONFIG (as a Pod mounts the skill's ConfigMap key)."""
     scratch: _Scratch = field(default_factory=_Scratch)
     describe: str = ""
     docker: str = ""
@@ -295,7 +298,18 @@ class ImageTarget:
         for folder in (self.scratch.root, self.scratch.root / ".podium", self.socket.parent):
             folder.chmod(0o777)  # the container's UID 10001 creates the socket here
         sock = f"{CONTAINER_WORKSPACE}/.podium/sockets/{SKILL_NAME}.sock"
-        env = {**self.env, **contract_env(CONTAINER_WORKSPACE, sock, self.scratch.run_id, None)}
+        config = None
+        if self.config is not None:
+            name = Path(self.config).name
+            try:
+                shutil.copyfile(self.config, self.scratch.root / ".podium" / name)
+            except OSError as exc:
+                raise TargetError(
+                    f"cannot read the config file {self.config}: {exc.strerror}"
+                ) from None
+            (self.scratch.root / ".podium" / name).chmod(0o644)
+            config = f"{CONTAINER_WORKSPACE}/.podium/{name}"
+        env = {**self.env, **contract_env(CONTAINER_WORKSPACE, sock, self.scratch.run_id, config)}
         argv = ["run", "-d", "--name", self.container, "--network", "none"]
         argv += ["--user", f"{UID}:{UID}", "--read-only", "--tmpfs", "/tmp:mode=1777"]
         argv += ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]

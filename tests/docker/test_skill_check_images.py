@@ -22,11 +22,37 @@ IMAGES = {b.image: b.name for b in BUILTINS.values()} | {"typescript-skill": "ty
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
 
+# The MCP bridge's config (`--config`, given as PODIUM_SKILL_CONFIG): a real stdio MCP server
+# written with the `mcp` package the image carries, so the bridge has a tool to check.
+MCP_SERVER = """
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("calc")
+
+
+@server.tool()
+def add(a: int, b: int) -> int:
+    \"\"\"Add two whole numbers.\"\"\"
+    return a + b
+
+
+server.run()
+"""
+
+
 @pytest.mark.parametrize("image", sorted(IMAGES))
-def test_every_skill_image_passes_podium_skill_check(images: RenderOptions, image: str) -> None:
+def test_every_skill_image_passes_podium_skill_check(
+    images: RenderOptions, image: str, tmp_path: Path
+) -> None:
     tag = images.image(image)
+    extra: list[str] = []
+    if image == "mcp-bridge":
+        config = tmp_path / "servers.json"
+        servers = {"calc": {"command": "python3", "args": ["-c", MCP_SERVER]}}
+        config.write_text(json.dumps({"mcpServers": servers}))
+        extra = ["--config", str(config), "--timeout", "60"]
     out = subprocess.run(
-        [PODIUM, "skill", "check", "--json", "--image", tag],
+        [PODIUM, "skill", "check", "--json", "--image", tag, *extra],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert out.stdout, out.stderr
@@ -36,5 +62,6 @@ def test_every_skill_image_passes_podium_skill_check(images: RenderOptions, imag
     assert report["skill"] == IMAGES[image] and report["target"] == f"image {tag}"
     status = {f["check"]: f["status"] for f in report["findings"]}
     assert status["health"] == "pass" and status["SIGTERM"] == "pass", status
-    if image != "mcp-bridge":  # the bridge given no MCP servers has no tools of its own
-        assert report["tools"] > 0 and report["counts"]["pass"] > report["tools"]
+    assert report["tools"] > 0 and report["counts"]["pass"] > report["tools"]
+    if image == "mcp-bridge":
+        assert status["calc_add: required fields from the schema"] == "pass", status
