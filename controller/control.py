@@ -119,7 +119,8 @@ class ControlHub:
                     self.changed(key)
                     if state.finished:
                         return
-                return  # the pod closed the stream: it is ending
+                ch.errors += 1  # closed before the run finished (the sidecar restarted?)
+                await asyncio.sleep(min(2.0, 0.05 * 2 ** min(ch.errors, 6)))
             except asyncio.CancelledError:
                 raise
             except grpc.aio.AioRpcError as exc:

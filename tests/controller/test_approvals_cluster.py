@@ -210,3 +210,33 @@ async def test_a_restarted_controller_still_delivers_the_decision(fake: Any) -> 
             await until(lambda: written.exists(), timeout=30)
             await until(lambda: cluster.phase("restart") == "Succeeded", timeout=60)
             assert [r["decision"] for r in cluster.status("restart")["approvals"]] == ["Approved"]
+
+
+async def test_the_channel_survives_its_sidecar_restarting(cluster: Cluster) -> None:
+    """The kubelet restarts a killed podium-control; it reads the agent's log again, the
+    controller's stream reconnects, and a decision made after that is delivered."""
+    fake = cluster.fake
+    script = {"steps": [{"tool_calls": [call("workspace_write", path="s.txt", content="x")]},
+                        {"content": "{{last}}"}]}  # fmt: skip
+    server = MockLLMServer(Script.model_validate(script))
+    with server.running() as base_url, Kubelet(fake, "local") as kubelet:
+        doc = example("sidecar", skills=[{"name": "workspace", "builtin": "workspace"}])
+        doc["spec"]["model"] = {**doc["spec"]["model"], "name": "openai:mock", "baseURL": base_url}
+        doc["spec"]["policy"] = {"rules": [{"tool": "workspace_write", "action": "ask"}]}
+        cluster.apply_run(doc)
+        (waiting,) = await until(lambda: pending(cluster, "sidecar"), timeout=60)
+        pod = fake.list("v1", "Pod", NS)[0]["metadata"]
+        await asyncio.to_thread(kubelet.kill, NS, pod["name"], "podium-control")
+
+        def restarted() -> bool:
+            found = fake.get("v1", "Pod", pod["name"], NS) or {}
+            states = (found.get("status") or {}).get("initContainerStatuses", [])
+            control = next(s for s in states if s["name"] == "podium-control")
+            return control["restartCount"] >= 1 and "running" in control["state"]
+
+        await until(restarted, timeout=60)
+        code, _, err = await approve(cluster, "sidecar", waiting["callId"])
+        assert code == 0, err
+        workspace = kubelet.root / "pods" / pod["uid"] / "volumes" / "workspace"
+        await until(lambda: (workspace / "s.txt").exists(), timeout=30)
+        await until(lambda: cluster.phase("sidecar") == "Succeeded", timeout=60)
