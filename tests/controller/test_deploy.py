@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import os
 import shutil
@@ -129,6 +130,7 @@ def test_helm_chart() -> None:
     strip = lambda rs: [r for r in rs if "bind" not in r["verbs"]]  # noqa: E731
     assert strip(chart_rules) == strip(base_rules)
     _leader_election(objects, "podium-controller", "podium-system")
+    _master_key(helm, chart, objects)
     off = [helm, "template", "podium", chart, "--set", "leaderElection.enabled=false"]
     refused = subprocess.run(off, capture_output=True, text=True, check=False)
     assert refused.returncode != 0 and "replicas > 1 needs leaderElection" in refused.stderr
@@ -142,3 +144,18 @@ def test_helm_chart() -> None:
         "mcpservers.podium.dev",
         "skills.podium.dev",
     ]
+
+
+def _master_key(helm: str, chart: str, objects: list[dict[str, Any]]) -> None:
+    """The chart makes the master key the Deployment mounts (so every replica signs with the
+    same key), long enough for the controller, and none when the operator brings their own."""
+    (secret,) = [o for o in objects if o["kind"] == "Secret"]
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    (mounted,) = [v["secret"]["secretName"] for v in volumes if "secret" in v]
+    assert secret["metadata"]["name"] == mounted == "podium-controller-master-key"
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert len(base64.b64decode(secret["data"]["master-key"])) >= 32
+    args = [helm, "template", "podium", chart, "--set", "masterKey.create=false"]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    assert not [d for d in yaml.safe_load_all(out) if d and d["kind"] == "Secret"]
