@@ -1,9 +1,10 @@
-"""Any-language sidecars: `python bench/bench_skill_check.py [--calls N] [--runs N]`.
+"""Any-language sidecars: `python bench/bench_skill_check.py [--calls N] [--runs N] [--images]`.
 
 1. `podium skill check` time on each built-in skill: the whole command (the checker starts
    `podium skill serve NAME`, runs every check, stops it with SIGTERM), wall clock, median of
    --runs runs, beside the report's own duration (sidecar start to its exit) and how many
-   findings it made.
+   findings it made. With --images, the same for `podium skill check --image` on each skill's
+   image (IMAGE_PREFIX; build them first: scripts/build-images.sh), the TypeScript one too.
 2. Per-call overhead of the TypeScript example skill (node, grpc-js) against the same tool
    written with the Python SDK, in the same run: both sidecars up at once, calls interleaved
    in rounds so both see the same machine load; the agent's GrpcSkillClient over a Unix socket.
@@ -67,6 +68,39 @@ def check_times(runs: int) -> list[tuple[str, float, float, int, bool]]:
                 inner.append(report["duration_s"])
                 checks = len(report["findings"])
                 ok = ok and report["ok"]
+            out.append((name, statistics.median(walls), statistics.median(inner), checks, ok))
+    return out
+
+
+IMAGES = {"workspace": "workspace", "memory": "memory", "mcp": "mcp-bridge",
+          "kubectl": "kubectl", "helm": "helm", "typescript": "typescript-skill"}  # fmt: skip
+
+
+def image_check_times(runs: int) -> list[tuple[str, float, float, int, bool]]:
+    """`podium skill check --image` on each skill image (IMAGE_PREFIX, as the build script):
+    the container is started, checked and stopped with SIGTERM as a Pod would run it."""
+    from runtime.kube import RenderOptions
+
+    options = RenderOptions(image_prefix=os.environ.get("IMAGE_PREFIX", "podium/"))
+    out: list[tuple[str, float, float, int, bool]] = []
+    for name, image in IMAGES.items():
+        walls: list[float] = []
+        inner: list[float] = []
+        checks, ok = 0, True
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            argv = [PODIUM, "skill", "check", "--json", "--image", options.image(image)]
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+            walls.append(time.perf_counter() - t0)
+            if not proc.stdout:
+                print(f"  {name}: {proc.stderr.strip()[-300:]}")
+                ok = False
+                break
+            report = json.loads(proc.stdout)
+            inner.append(report["duration_s"])
+            checks = len(report["findings"])
+            ok = ok and report["ok"]
+        if inner:
             out.append((name, statistics.median(walls), statistics.median(inner), checks, ok))
     return out
 
@@ -141,6 +175,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--images", action="store_true", help="also check each skill's image (docker)"
+    )
     args = parser.parse_args()
 
     print(f"podium skill check on the built-in skills (median of {args.runs} runs, seconds)")
@@ -151,6 +188,14 @@ def main() -> None:
     print("  command = the whole `podium skill check --command podium skill serve NAME`;")
     print("  report = the report's own duration (sidecar start, every check, SIGTERM)")
     print()
+    if args.images:
+        print(f"podium skill check --image (median of {args.runs} runs, seconds)")
+        print(f"{'skill':<12}{'command':>10}{'report':>10}{'findings':>10}  verdict")
+        for name, wall, inner, checks, ok in image_check_times(args.runs):
+            verdict = "PASSED" if ok else "FAILED"
+            print(f"{name:<12}{wall:>10.2f}{inner:>10.2f}{checks:>10}  {verdict}")
+        print("  (the MCP bridge with no servers configured: no tools to call)")
+        print()
     if shutil.which("node") is None or not (TS_SKILL / "node_modules").is_dir():
         print("TypeScript skill: skipped (needs node and scripts/install-node-deps.sh)")
         return
