@@ -3,6 +3,7 @@ shows the arguments safely, and takes y / n REASON / a (all calls of this tool).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -21,6 +22,10 @@ from tests._runs import call
 from tests.policy._live import OPS_SKILL
 
 pytestmark = pytest.mark.e2e
+
+# The prompt's own ending: a bare "> " also matches the "destructive -> ask" line printed
+# before the arguments, and a loaded machine can deliver the arguments in a later read.
+PROMPT = "s) > "
 
 
 class Terminal:
@@ -53,6 +58,14 @@ class Terminal:
         os.close(self.master)
         return code
 
+    def kill(self) -> None:
+        """After a failed expectation: no `podium run` left behind (nor its skills)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(60)
+        with contextlib.suppress(OSError):
+            os.close(self.master)
+
 
 def run_at_terminal(workspace: Path, script: dict[str, Any], *args: str) -> tuple[Terminal, Any]:
     (workspace / "ops_skill.py").write_text(OPS_SKILL)
@@ -78,7 +91,7 @@ def test_the_prompt_approves_and_shows_arguments_safely(workspace: Path) -> None
     script = {"steps": [{"tool_calls": [call("drop", table=nasty)]}, {"content": "{{last}}"}]}
     term, server = run_at_terminal(workspace, script)
     try:
-        screen = term.expect("> ")
+        screen = term.expect(PROMPT)
         assert "approval needed: drop (skill ops" in screen
         assert "why: annotated destructive -> ask" in screen
         assert "annotations: destructive" in screen
@@ -88,6 +101,7 @@ def test_the_prompt_approves_and_shows_arguments_safely(workspace: Path) -> None
         term.expect("✔ succeeded")
         assert term.close() == 0
     finally:
+        term.kill()
         server.__exit__(None, None, None)
     decided = next(e for e in events(workspace) if e["type"] == "approval_decided")
     assert decided["decision"] == "approved" and "(terminal)" in decided["by"]
@@ -105,16 +119,17 @@ def test_the_prompt_denies_with_a_reason_and_approves_all_of_a_tool(workspace: P
     }
     term, server = run_at_terminal(workspace, script)
     try:
-        term.expect("> ")
+        term.expect(PROMPT)
         term.type("n too risky")
         term.expect("too risky")
         term.expect("orders")
-        term.expect("> ")
+        term.expect(PROMPT)
         term.type("a")
         term.expect("✔ succeeded")
         assert term.close() == 0
         assert term.screen.count("approval needed") == 2  # invoices was not asked about
     finally:
+        term.kill()
         server.__exit__(None, None, None)
     decided = [e for e in events(workspace) if e["type"] == "approval_decided"]
     assert [d["decision"] for d in decided] == ["denied", "approved", "approved"]
@@ -131,5 +146,6 @@ def test_no_answer_at_the_terminal_denies_the_call(workspace: Path) -> None:
         term.expect("✔ succeeded")
         assert term.close() == 0
     finally:
+        term.kill()
         server.__exit__(None, None, None)
     assert not (workspace / "ws" / "dropped.txt").exists()
