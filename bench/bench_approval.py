@@ -71,7 +71,7 @@ async def main(n: int) -> None:
         task = asyncio.create_task(agent())
         await asyncio.sleep(0.005)  # the agent is waiting
         decided = time.perf_counter()
-        approver.decide(i, Decision(True, by="bench"))
+        await approver.decide(i, Decision(True, by="bench"))
         await task
         latencies.append((STARTED[-1] - decided) * 1000)
     await client.close()

@@ -55,6 +55,16 @@ _SEED = [
     f"t.extractall({WORKSPACE!r}, **({{'filter': 'data'}} if hasattr(tarfile, 'data_filter') "
     "else {}))",
 ]
+# Writes stdin to WORKSPACE/ARGV1 whole: a temporary name in the same folder, then a rename.
+_PUT = [
+    "python3",
+    "-c",
+    "import os, sys; p = os.path.join(sys.argv[1], sys.argv[2]); "
+    "d, n = os.path.split(p); t = os.path.join(d, '.' + n + '.tmp'); "
+    "os.makedirs(d, exist_ok=True); f = open(t, 'wb'); f.write(sys.stdin.buffer.read()); "
+    "f.flush(); os.fsync(f.fileno()); f.close(); os.replace(t, p)",
+    WORKSPACE,
+]
 # Never seeded from the host: live sockets, the launcher's logs, and run.json (the Pod reads
 # its spec from the ConfigMap, as in a cluster; the agent keeps a copy beside the result).
 _NOT_SEEDED = ("./.podium/sockets/", "./.podium/logs", "./.podium/run.json")
@@ -242,6 +252,16 @@ class DockerPod:
             archive.unlink()
             self._seeded = True
 
+    async def put_file(self, path: str, text: str) -> None:
+        """Write `text` to `path` (relative) in the running Pod's workspace volume, whole:
+        `docker exec` in the infra container (it mounts the volume and is on no network
+        path, so this works in every `network` mode), writing a temporary name and renaming
+        it, so a reader never sees half a file."""
+        if not self._seeded:
+            raise DockerError("the Pod's workspace volume is not running")
+        await self._docker("exec", "--interactive", self.plan.infra, *_PUT, path,
+                           data=text.encode())  # fmt: skip
+
     async def _wait_healthy(self, container: dict[str, Any]) -> None:
         """Run the startup probe until it passes, as the kubelet would (but polled faster).
         A sidecar without a probe (its image's own entrypoint, protos/README.md) counts as
@@ -392,8 +412,12 @@ class DockerPod:
         timeout: float | None = 120,
         stdin: Any = None,
         env: Mapping[str, str] | None = None,
+        data: bytes | None = None,
     ) -> _Out:
-        """Run one docker command (an argument list, never a shell) and collect its output."""
+        """Run one docker command (an argument list, never a shell) and collect its output;
+        `stdin` (a file) or `data` is its input."""
+        if data is not None:
+            stdin = asyncio.subprocess.PIPE
         proc = await asyncio.create_subprocess_exec(
             self.docker, *args,
             stdin=stdin if stdin is not None else asyncio.subprocess.DEVNULL,
@@ -402,7 +426,7 @@ class DockerPod:
         )  # fmt: skip
         try:
             async with asyncio.timeout(timeout):
-                out, err = await proc.communicate()
+                out, err = await proc.communicate(data)
         except TimeoutError:
             proc.kill()
             await proc.wait()

@@ -67,8 +67,9 @@ async def launch(
     if backend != "kubernetes":  # in a cluster the controller holds the run's keys
         spec.policy.resolve_approve(prompt is not None)
         approver = RunApprover(
-            spec.run_id, RunPaths(workspace).approvals, keys.approval_key, prompt
-        )
+            spec.run_id, RunPaths(workspace).approvals, keys.approval_key, prompt,
+            deliver=getattr(launcher, "deliver_approval", None),  # docker: into the Pod
+        )  # fmt: skip
         await approver.start()
     task = asyncio.current_task()
     assert task is not None

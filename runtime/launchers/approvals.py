@@ -5,9 +5,11 @@ A decision comes from the terminal prompt (`podium run` at a TTY) or from `podiu
 in another terminal, which talks to this process over a Unix socket in a private per-user
 folder (`control_socket`). The socket refuses processes started by this run (the agent, the
 skills, or anything they started: this process is their child subreaper, so even orphaned
-descendants stay descendants). The signed decision is written to
-`.podium/approvals/NUMBER.json`, where the agent picks it up and passes the token to the
-skill, which verifies it.
+descendants stay descendants). The signed decision is delivered as
+`.podium/approvals/NUMBER.json` of the run's workspace, where the agent picks it up and passes
+the token to the skill, which verifies it: written into `folder` on this machine (the local
+backend), or by `deliver` where the workspace is elsewhere (the docker backend puts it into
+the Pod's workspace volume, `DockerLauncher.deliver_approval`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import os
 import socket
 import struct
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -33,6 +35,10 @@ _PR_SET_CHILD_SUBREAPER = 36
 Prompt = Callable[[dict[str, Any], float], Awaitable["Decision | None"]]
 """Asks a person about one `approval_requested` event; None when it timed out or no one
 answered (another channel may still decide)."""
+
+Deliver = Callable[[str, str], Awaitable[None]]
+"""Puts one decision file (its name, `NUMBER.json`, and its JSON text) where the agent waits
+for it, whole (never half a file); raises `OSError` when it cannot."""
 
 
 @dataclass(frozen=True)
@@ -57,12 +63,14 @@ class RunApprover:
     """`.podium/approvals/` of the run's workspace."""
     key: str
     prompt: Prompt | None = None
+    deliver: Deliver | None = None
+    """Where the workspace is not `folder` on this machine: how a decision reaches it."""
     pending: dict[int, dict[str, Any]] = field(default_factory=lambda: {})
     approve_all: set[str] = field(default_factory=lambda: set[str]())
 
     def __post_init__(self) -> None:
         self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         self._prompting = asyncio.Lock()
         self.socket = control_socket(self.run_id)
 
@@ -100,14 +108,18 @@ class RunApprover:
         number = int(event["number"])
         self.pending[number] = event
         if event.get("name") in self.approve_all:
-            self.decide(number, Decision(True, by="you (all calls of this tool)"))
+            self._spawn(self._settle(number, Decision(True, by="you (all calls of this tool)")))
         elif self.prompt is not None:
-            task = asyncio.create_task(self._ask(number, event))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._ask(number, event))
 
-    def decide(self, number: int, decision: Decision) -> bool:
-        """Sign (when approved) and deliver a decision; False when nothing is pending."""
+    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def decide(self, number: int, decision: Decision) -> bool:
+        """Sign (when approved) and deliver a decision; False when nothing is pending.
+        When it cannot be delivered the call stays pending and the `OSError` is raised."""
         event = self.pending.pop(number, None)
         if event is None:
             return False
@@ -127,11 +139,18 @@ class RunApprover:
                 arguments_json=str(event["arguments"]),
                 by=decision.by,
             )
-        write_atomic(self.folder / f"{number}.json", json.dumps(record))
+        try:
+            if self.deliver is not None:
+                await self.deliver(f"{number}.json", json.dumps(record))
+            else:
+                write_atomic(self.folder / f"{number}.json", json.dumps(record))
+        except OSError:
+            self.pending.setdefault(number, event)  # still waiting: another try may reach it
+            raise
         if decision.all_of_tool and decision.approve:  # calls already waiting on this tool
             for other, e in list(self.pending.items()):
                 if e.get("name") == event["name"]:
-                    self.decide(other, Decision(True, by=decision.by, reason=decision.reason))
+                    await self.decide(other, Decision(True, by=decision.by, reason=decision.reason))
         return True
 
     async def _ask(self, number: int, event: dict[str, Any]) -> None:
@@ -141,14 +160,18 @@ class RunApprover:
                 return  # decided meanwhile (podium approve, or approve-all)
             decision = await self.prompt(event, float(event.get("timeout_s", 300)))
         if decision is not None:
-            self.decide(number, decision)
+            await self._settle(number, decision)
+
+    async def _settle(self, number: int, decision: Decision) -> None:
+        with contextlib.suppress(OSError):  # not delivered: it stays pending for `podium approve`
+            await self.decide(number, decision)
 
     # ------------------------------------------------------------ podium approve
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             line = await reader.readline()  # read first: a refused client is still sending
-            reply = self._refuse_peer(writer) or self._handle(line)
+            reply = self._refuse_peer(writer) or await self._handle(line)
             writer.write(json.dumps(reply).encode() + b"\n")
             await writer.drain()
         except (OSError, ValueError) as exc:
@@ -169,7 +192,7 @@ class RunApprover:
             return {"ok": False, "error": "a process of the run itself cannot approve its calls"}
         return None
 
-    def _handle(self, line: bytes) -> dict[str, Any]:
+    async def _handle(self, line: bytes) -> dict[str, Any]:
         request = cast(dict[str, Any], json.loads(line or b"{}"))
         pending = [_summary(n, e) for n, e in sorted(self.pending.items())]
         if request.get("op") == "list":
@@ -189,7 +212,7 @@ class RunApprover:
             reason=str(request.get("reason") or ""),
         )
         decided = [_summary(n, self.pending[n]) for n in matches[:1]]
-        self.decide(matches[0], decision)
+        await self.decide(matches[0], decision)
         return {"ok": True, "decided": decided}
 
 

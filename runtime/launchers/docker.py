@@ -3,7 +3,9 @@ Kubernetes would get: `runtime.kube` renders them, `run_pod` / `DockerPod` run t
 kubelet would (see `_docker_pod`). The agent and the skills read the run spec from the
 mounted ConfigMap file, as in a cluster (nothing puts a copy in the Pod's workspace); the host
 workspace is copied into the Pod's workspace volume first (owned by the Pod's UID) and back at
-the end, so `result.json` lands on the host with the caller's ownership.
+the end, so `result.json` lands on the host with the caller's ownership. Approval decisions,
+signed on the host by `launch()`'s `RunApprover`, go into that volume while the Pod runs
+(`deliver_approval`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class DockerLauncher:
     docker: str = field(default_factory=lambda: os.environ.get("PODIUM_DOCKER", "docker"))
     """The docker client (`PODIUM_DOCKER` overrides)."""
 
+    _runner: DockerPod | None = field(default=None, init=False, repr=False)
+
     @property
     def paths(self) -> RunPaths:
         return RunPaths(self.workspace)
@@ -84,11 +88,25 @@ class DockerLauncher:
             docker=self.docker,
             build_hint=self._build_hint,
         )
+        self._runner = runner
         try:
             async for event in runner.run():
                 yield event
         finally:
+            self._runner = None
             _record(self.spec, paths, runner.status)
+
+    async def deliver_approval(self, name: str, text: str) -> None:
+        """`RunApprover.deliver`: put a decision file into the running Pod's
+        `.podium/approvals/`, where the agent's `FileApprover` waits (OSError when the Pod
+        is not running)."""
+        folder = RunPaths(Path()).approvals
+        if self._runner is None:
+            raise OSError("the run's Pod is not running")
+        try:
+            await self._runner.put_file(f"{folder.as_posix()}/{name}", text)
+        except DockerError as exc:
+            raise OSError(f"delivering the decision to the Pod: {exc}") from exc
 
     def _build_hint(self, image: str) -> str:
         prefix, tag = self.options.image_prefix, f":{self.options.image_tag}"
