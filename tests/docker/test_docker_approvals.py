@@ -1,8 +1,8 @@
-"""Approvals with the docker backend: `podium run --backend docker --json` waits on a call
-whose policy is `ask`; `podium approve` from another process decides; the launcher signs the
-decision on the host and puts it into the Pod's workspace volume, where the agent waits for
-it; the skill in its own container verifies it. Real CLI, real containers, the scripted LLM
-over real HTTP (host networking keeps it on loopback)."""
+"""Approvals with the docker backend: `podium run --backend docker` waits on a call whose
+policy is `ask`; `podium approve` from another process, or the terminal prompt, decides; the
+launcher signs the decision on the host and puts it into the Pod's workspace volume, where
+the agent waits for it; the skill in its own container verifies it. Real CLI, real
+containers, the scripted LLM over real HTTP (host networking keeps it on loopback)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ from runtime.spec import Policy, RunSpec, Sandbox, SkillSpec, ToolRule
 from tests._runs import call
 from tests.docker.conftest import BUILD_TIMEOUT_S, ROOT, leftovers
 from tests.policy._live import LiveRun, approve, of_type
+from tests.policy.test_prompt_pty import PROMPT, Terminal
 
-pytestmark = [pytest.mark.docker, pytest.mark.e2e]
+pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +43,8 @@ def run_images(docker_engine: str) -> RenderOptions:
     return RenderOptions(image_prefix=prefix, memory_claim=None)
 
 
-@contextmanager
-def docker_run(
-    workspace: Path, images: RenderOptions, script: dict[str, Any]
-) -> Iterator[tuple[LiveRun, str]]:
-    """`podium run --backend docker --json` in the background: every workspace_write asks."""
+def run_args(workspace: Path, images: RenderOptions, *args: str) -> tuple[list[str], str]:
+    """`podium run --backend docker` of a spec where every workspace_write asks; its run id."""
     spec = RunSpec(
         task="write the note",
         model="openai:mock",
@@ -56,18 +54,26 @@ def docker_run(
     )
     spec_file = workspace / "spec.json"
     spec_file.write_text(spec.model_dump_json())
-    ws = workspace / "run"
+    return [sys.executable, "-m", "runtime.cli", "run", "--spec", str(spec_file),
+            "--backend", "docker", "--workspace", str(workspace / "run"),
+            "--image-prefix", images.image_prefix, *args], spec.run_id  # fmt: skip
+
+
+@contextmanager
+def docker_run(
+    workspace: Path, images: RenderOptions, script: dict[str, Any]
+) -> Iterator[tuple[LiveRun, str]]:
+    """`podium run --backend docker --json` in the background."""
+    args, run_id = run_args(workspace, images, "--json")
     with MockLLMServer(Script.model_validate(script)).running() as base_url:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "runtime.cli", "run", "--spec", str(spec_file), "--json",
-             "--backend", "docker", "--workspace", str(ws),
-             "--image-prefix", images.image_prefix],
-            cwd=ROOT, env={**os.environ, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "sk-test"},
+            args, cwd=ROOT,
+            env={**os.environ, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "sk-test"},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        run = LiveRun(proc, ws)
+        run = LiveRun(proc, workspace / "run")
         try:
-            yield run, spec.run_id
+            yield run, run_id
         finally:
             if proc.poll() is None:
                 proc.terminate()
@@ -75,7 +81,7 @@ def docker_run(
             for pipe in (proc.stdout, proc.stderr):
                 if pipe is not None:
                     pipe.close()
-    assert leftovers(spec.run_id) == []
+    assert leftovers(run_id) == []
 
 
 def test_a_waiting_call_runs_in_the_pod_once_approved_from_another_process(
@@ -133,3 +139,35 @@ def test_a_denied_call_is_a_tool_error_and_the_run_goes_on(
     assert not results["workspace_list"]["is_error"]  # the run went on
     (decision,) = run.of("approval_decided")
     assert (decision["decision"], decision["reason"]) == ("denied", "not on a Friday")
+
+
+def test_the_terminal_prompt_approves_all_calls_of_a_tool(
+    run_images: RenderOptions, workspace: Path
+) -> None:
+    """At a (pseudo-)terminal: `a` approves this call and the next one of the same tool."""
+    script = {
+        "steps": [
+            {"tool_calls": [call("workspace_write", path="one.txt", content="1\n")]},
+            {"tool_calls": [call("workspace_write", path="two.txt", content="2\n")]},
+            {"content": "done"},
+        ]
+    }
+    args, run_id = run_args(workspace, run_images)
+    with MockLLMServer(Script.model_validate(script)).running() as base_url:
+        env = {**os.environ, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "sk-test"}
+        term = Terminal(args, env)
+        try:
+            screen = term.expect(PROMPT, timeout=120)
+            assert "approval needed: workspace_write" in screen
+            term.type("a")
+            term.expect("✔ succeeded", timeout=120)
+            assert term.close() == 0
+        finally:
+            term.kill()
+    assert term.screen.count("approval needed") == 1  # the second call was not asked about
+    run = workspace / "run"
+    assert (run / "one.txt").read_text() == "1\n" and (run / "two.txt").read_text() == "2\n"
+    logged = [json.loads(line) for line in (run / ".podium/events.jsonl").read_text().splitlines()]
+    decided = [e for e in logged if e["type"] == "approval_decided"]
+    assert [e["decision"] for e in decided] == ["approved", "approved"]
+    assert leftovers(run_id) == []
