@@ -4,7 +4,9 @@
     podium skill check --command CMD ARGS...  started, checked and stopped by the checker
     podium skill check --image IMAGE          the same, as a container (docker)
 
-Health, Describe (names, object schemas that compile, annotations), every tool invoked with
+Health, Describe (names, object schemas that compile, annotations), that a sidecar the
+checker started (and so gave its call token) refuses Describe and Invoke without it or with
+a wrong one (UNAUTHENTICATED), every tool invoked with
 arguments made from its schema and with broken ones, an unknown tool, cancelled calls, and
 SIGTERM for a sidecar the checker started. A readable report, or `--json`; exit 1 on any
 failure, 2 on bad input. Needs only gRPC, the stubs and jsonschema: no agent code.
@@ -40,7 +42,7 @@ async def run_check(target: Target, options: CheckOptions) -> Report:
     started = time.perf_counter()
     try:
         await target.start()
-        await check_socket(target.socket, report, options, target.alive)
+        await check_socket(target.socket, report, options, target.alive, target.call_token)
         if any(f.check == "health" and f.status == "pass" for f in report.findings):
             if target.alive():
                 await target.sigterm(report)

@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2
 from protos import GRPC_OPTIONS
 from protos import skill_pb2 as pb
 from protos import skill_pb2_grpc as pb_grpc
+from protos.approval import CALL_TOKEN_HEADER
 from protos.schema import SKILL_NAME_RE, TOOL_NAME_RE, compile_schema
 from skills.check._arguments import (
     BrokenCall,
@@ -28,9 +29,9 @@ from skills.check._arguments import (
     broken_calls,
     valid_arguments,
 )
+from skills.check._token import UNKNOWN_TOOL, check_call_token
 
 Status = Literal["pass", "warn", "fail", "skip"]
-UNKNOWN_TOOL = "podium_check_no_such_tool"
 KIND = pb.ToolResult.ErrorKind
 KIND_NAMES = {v: k for k, v in KIND.items()}
 
@@ -114,10 +115,15 @@ class SocketChecker:
         report: Report,
         options: CheckOptions,
         alive: Callable[[], bool] = lambda: True,
+        call_token: str | None = None,
     ) -> None:
         self.report = report
         self.options = options
         self.alive = alive
+        self.call_token = call_token
+        self.md: tuple[tuple[str, str], ...] = (
+            ((CALL_TOKEN_HEADER, call_token),) if call_token else ()
+        )
         self.channel = grpc.aio.insecure_channel(f"unix:{socket.absolute()}", options=GRPC_OPTIONS)
         self.stub = pb_grpc.SkillStub(self.channel)
         self.health = self.channel.unary_unary(
@@ -179,7 +185,7 @@ class SocketChecker:
     async def describe(self) -> pb.SkillDescription | None:
         started = time.perf_counter()
         try:
-            d = await self.stub.Describe(pb.DescribeRequest(), timeout=10)
+            d = await self.stub.Describe(pb.DescribeRequest(), timeout=10, metadata=self.md)
         except grpc.aio.AioRpcError as exc:
             self.report.add("describe", "fail", f"{exc.code().name}: {exc.details()}", _ms(started))
             return None
@@ -249,7 +255,9 @@ class SocketChecker:
         )
         started = time.perf_counter()
         try:
-            stream = self.stub.Invoke(request, timeout=self.options.call_timeout_s + 5)
+            stream = self.stub.Invoke(
+                request, timeout=self.options.call_timeout_s + 5, metadata=self.md
+            )
             async for event in stream:
                 which = event.WhichOneof("event")
                 if out.results:
@@ -342,7 +350,8 @@ class SocketChecker:
             stream = self.stub.Invoke(
                 pb.InvokeRequest(
                     call_id=f"cancel-{tool}", tool=tool, arguments_json=json.dumps(args)
-                )
+                ),
+                metadata=self.md,
             )
 
             async def first(s: Any = stream) -> None:
@@ -355,7 +364,7 @@ class SocketChecker:
         try:
             async with asyncio.timeout(5):
                 reply = await self.health(health_pb2.HealthCheckRequest(), wait_for_ready=False)
-                await self.stub.Describe(pb.DescribeRequest())
+                await self.stub.Describe(pb.DescribeRequest(), metadata=self.md)
                 tool, args = next(iter(calls.items()))
                 after = await self.call(tool, json.dumps(args))
         except (TimeoutError, grpc.aio.AioRpcError) as exc:
@@ -396,15 +405,18 @@ async def check_socket(
     report: Report,
     options: CheckOptions,
     alive: Callable[[], bool] = lambda: True,
+    call_token: str | None = None,
 ) -> None:
-    """Every check that needs only the socket; `alive` says whether the sidecar still runs."""
-    checker = SocketChecker(socket, report, options, alive)
+    """Every check that needs only the socket; `alive` says whether the sidecar still runs,
+    `call_token` is the token the sidecar was given (None: not known, not checked)."""
+    checker = SocketChecker(socket, report, options, alive, call_token)
     try:
         if not await checker.check_health():
             return
         description = await checker.describe()
         if description is None:
             return
+        await check_call_token(checker.stub, report, call_token, description)
         schemas = checker.tool_schemas(description)
         destructive = {t.name for t in description.tools if t.annotations.destructive}
         callable_args: dict[str, dict[str, Any]] = {}

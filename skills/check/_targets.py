@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from protos.handoff import CALL_TOKEN_ENV, SECRETS_FD_ENV
 from skills.check._checks import Report
 
 # What a started sidecar sees of our environment (as the local launcher gives it), plus the
@@ -44,6 +45,8 @@ class TargetError(Exception):
 
 class Target(Protocol):
     describe: str
+    call_token: str | None
+    """The call token given to a sidecar the checker starts; None for one it did not."""
 
     @property
     def socket(self) -> Path: ...
@@ -59,6 +62,7 @@ class Target(Protocol):
 class SocketTarget:
     socket: Path
     describe: str = ""
+    call_token: str | None = None  # someone else started it: its token is not known
 
     def __post_init__(self) -> None:
         self.describe = f"socket {self.socket}"
@@ -89,6 +93,8 @@ class _Scratch:
 
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="pchk-", dir="/tmp")))
     run_id: str = field(default_factory=lambda: "check-" + secrets.token_hex(4))
+    call_token: str = field(default_factory=lambda: secrets.token_hex(32))
+    """The sidecar's call token, as a launcher gives it (protos/README.md)."""
 
     def __post_init__(self) -> None:
         (self.root / ".podium" / "sockets").mkdir(parents=True)
@@ -172,9 +178,11 @@ class CommandTarget:
     scratch: _Scratch = field(default_factory=_Scratch)
     describe: str = ""
     proc: asyncio.subprocess.Process | None = None
+    call_token: str | None = None
 
     def __post_init__(self) -> None:
         self.describe = "command " + " ".join(self.argv)
+        self.call_token = self.scratch.call_token
 
     @property
     def socket(self) -> Path:
@@ -186,6 +194,11 @@ class CommandTarget:
         env.update(
             contract_env(str(self.scratch.root), str(self.socket), self.scratch.run_id, self.config)
         )
+        # The call token through a pipe read once, as the local launcher gives it.
+        read_end, write_end = os.pipe()
+        with os.fdopen(write_end, "wb") as pipe:
+            pipe.write(json.dumps({CALL_TOKEN_ENV: self.scratch.call_token}).encode())
+        env[SECRETS_FD_ENV] = str(read_end)
         with self.scratch.log.open("wb") as log:
             try:
                 self.proc = await asyncio.create_subprocess_exec(
@@ -196,9 +209,12 @@ class CommandTarget:
                     stdout=log,
                     stderr=asyncio.subprocess.STDOUT,
                     start_new_session=True,
+                    pass_fds=(read_end,),
                 )
             except OSError as exc:
                 raise TargetError(f"cannot start {self.argv[0]}: {exc.strerror}") from None
+            finally:
+                os.close(read_end)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.returncode is None
@@ -284,9 +300,11 @@ class ImageTarget:
     container: str = ""
     started: bool = False
     waiter: asyncio.Task[tuple[int, str]] | None = None
+    call_token: str | None = None
 
     def __post_init__(self) -> None:
         self.describe = f"image {self.image}"
+        self.call_token = self.scratch.call_token
         self.container = f"podium-check-{self.scratch.run_id}"
 
     @property
@@ -310,6 +328,7 @@ class ImageTarget:
             (self.scratch.root / ".podium" / name).chmod(0o644)
             config = f"{CONTAINER_WORKSPACE}/.podium/{name}"
         env = {**self.env, **contract_env(CONTAINER_WORKSPACE, sock, self.scratch.run_id, config)}
+        env[CALL_TOKEN_ENV] = self.scratch.call_token  # as a Pod gets it from the run's Secret
         argv = ["run", "-d", "--name", self.container, "--network", "none"]
         argv += ["--user", f"{UID}:{UID}", "--read-only", "--tmpfs", "/tmp:mode=1777"]
         argv += ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]

@@ -6,7 +6,10 @@ Serves on $PODIUM_SKILL_SOCKET like any sidecar (PYTHONPATH must reach the repos
 Modes (comma-separated in BAD_SKILL):
 broken-schema (a tool whose schema is a string type, one whose schema does not compile, one
 that is not JSON, next to a good tool), bad-names, two-results, no-result, lax (accepts
-anything, answers success), crash-on-cancel (exits when a call is cancelled), ignore-sigterm.
+anything, answers success), crash-on-cancel (exits when a call is cancelled), ignore-sigterm,
+ignore-token (answers callers without its call token), open-describe (checks the token on
+Invoke only). Otherwise it refuses calls without its token (UNAUTHENTICATED), as the
+contract asks.
 """
 
 from __future__ import annotations
@@ -23,8 +26,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from protos import skill_pb2 as pb
 from protos import skill_pb2_grpc as pb_grpc
+from protos.approval import token_matches
+from protos.handoff import CALL_TOKEN_ENV, take_secrets
 
 MODES = set(filter(None, os.environ.get("BAD_SKILL", "").split(",")))
+TOKEN = take_secrets(CALL_TOKEN_ENV).get(CALL_TOKEN_ENV)
 GOOD_SCHEMA = {
     "type": "object",
     "properties": {"text": {"type": "string"}},
@@ -60,12 +66,21 @@ def result(
     return pb.InvokeEvent(result=pb.ToolResult(text=text, is_error=kind != 0, error_kind=kind))
 
 
+async def authenticate(context: Any, method: str) -> None:
+    if "ignore-token" in MODES or (method == "Describe" and "open-describe" in MODES):
+        return
+    if not token_matches(TOKEN, dict(context.invocation_metadata() or ())):
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "not this skill's agent")
+
+
 class Servicer(pb_grpc.SkillServicer):
     async def Describe(self, request: Any, context: Any) -> pb.SkillDescription:
+        await authenticate(context, "Describe")
         name = "Bad Skill" if "bad-names" in MODES else "bad-skill"
         return pb.SkillDescription(name=name, version="0.0.1", tools=tools())
 
     async def Invoke(self, request: pb.InvokeRequest, context: Any) -> Any:  # pyright: ignore[reportIncompatibleMethodOverride]
+        await authenticate(context, "Invoke")
         kinds = pb.ToolResult.ErrorKind
         if request.tool not in {t.name for t in tools()}:
             yield result(f"unknown tool {request.tool}", kinds.UNKNOWN_TOOL)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from skills.check import CheckOptions, run_check
 from skills.check._targets import SocketTarget
 from skills.sdk import serve
 from skills.workspace import skill as workspace_skill
-from tests.skill_check.conftest import BAD_SKILL, ROOT, TS_SKILL, check, need_node
+from tests.skill_check.conftest import BAD_SKILL, PODIUM, ROOT, TS_SKILL, check, need_node
 
 PYTHONPATH = f"PYTHONPATH={ROOT}"
 
@@ -35,6 +36,8 @@ def test_the_typescript_skill_passes() -> None:
         "file_stats: not JSON",
         "text_stats: 'text' of a wrong type",
         "unknown tool",
+        "call token: Describe without the call token",
+        "call token: Invoke with a wrong call token",
         "cancellation",
         "SIGTERM",
     ):
@@ -85,6 +88,44 @@ def test_a_well_behaved_raw_grpc_sidecar_passes() -> None:
     assert out.status("health of podium.skill.v1.Skill") == "warn"  # it serves "" only
 
 
+TOKEN_CHECKS = [
+    f"call token: {method} {how} call token"
+    for method in ("Describe", "Invoke")
+    for how in ("without the", "with a wrong")
+]
+
+
+def test_a_python_sdk_skill_started_by_the_check_refuses_callers_without_its_token() -> None:
+    out = check("--json", "--command", PODIUM, "skill", "serve", "workspace")
+    assert out.code == 0, out.stdout + out.stderr
+    for name in TOKEN_CHECKS:
+        assert out.status(name) == "pass", out.stdout
+    readable = check("--command", PODIUM, "skill", "serve", "workspace")
+    assert readable.code == 0, readable.stdout
+    assert re.search(
+        r"✓ call token: Invoke with a wrong call token +UNAUTHENTICATED", readable.stdout
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "failing"),
+    [("ignore-token", TOKEN_CHECKS), ("open-describe", TOKEN_CHECKS[:2])],
+)
+def test_a_sidecar_that_answers_without_the_token_fails(mode: str, failing: list[str]) -> None:
+    args = ["--env", f"BAD_SKILL={mode}", "--env", PYTHONPATH, "--command", sys.executable]
+    out = check("--json", *args, str(BAD_SKILL))
+    assert out.code == 1, out.stdout
+    assert out.failed() == failing, out.stdout
+    details = [f["detail"] for f in out.report["findings"] if f["check"] in failing]
+    assert all('"Only the agent may call you"' in d and "UNAUTHENTICATED" in d for d in details)
+    assert "answered Describe" in details[0]
+    readable = check(*args, str(BAD_SKILL))
+    assert readable.code == 1
+    assert re.search(
+        r"✗ call token: Describe without the call token +answered Describe;", readable.stdout
+    )
+
+
 def test_no_result_is_a_failure() -> None:
     out = check(
         "--json", "--env", "BAD_SKILL=no-result", "--env", PYTHONPATH,
@@ -125,6 +166,9 @@ async def test_a_python_sdk_skill_over_socket(workspace: Path) -> None:
     assert report.ok, report.to_dict()
     assert report.skill == "workspace" and report.tools >= 4
     assert any(f.check == "SIGTERM" and f.status == "skip" for f in report.findings)
+    token = [f for f in report.findings if f.check.startswith("call token")]
+    assert [(f.check, f.status) for f in token] == [("call token", "skip")]
+    assert "did not start this sidecar" in token[0].detail
 
 
 @pytest.mark.parametrize(
