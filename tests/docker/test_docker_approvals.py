@@ -12,12 +12,15 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from runtime.kube import RenderOptions
+from runtime.launchers._launch import launch
+from runtime.launchers.approvals import Decision
 from runtime.mock_llm import MockLLMServer
 from runtime.mock_llm.script import Script
 from runtime.spec import Policy, RunSpec, Sandbox, SkillSpec, ToolRule
@@ -171,3 +174,51 @@ def test_the_terminal_prompt_approves_all_calls_of_a_tool(
     decided = [e for e in logged if e["type"] == "approval_decided"]
     assert [e["decision"] for e in decided] == ["approved", "approved"]
     assert leftovers(run_id) == []
+
+
+@dataclass
+class Shown:
+    """A `Display` that keeps the events it is shown."""
+
+    events: list[dict[str, Any]]
+
+    def show(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+
+
+@pytest.mark.anyio
+async def test_a_decision_reaches_a_pod_without_a_network(
+    run_images: RenderOptions, workspace: Path
+) -> None:
+    """`--network none`: the decision goes in through the Docker daemon, not the network
+    (the model is a script played inside the agent, seeded with the workspace)."""
+    ws = workspace / "run"
+    ws.mkdir()
+    (ws / "script.json").write_text(json.dumps({"steps": [
+        {"tool_calls": [call("workspace_write", path="note.txt", content="offline\n")]},
+        {"content": "{{last}}"},
+    ]}))  # fmt: skip
+    spec = RunSpec(
+        task="write the note",
+        model="scripted:/workspace/script.json",
+        sandbox=Sandbox(network="none"),
+        skills=[SkillSpec(name="workspace", source="workspace")],
+        policy=Policy(rules=[ToolRule(tool="workspace_write", action="ask")]),
+    )
+    asked: list[dict[str, Any]] = []
+
+    async def prompt(event: dict[str, Any], timeout: float) -> Decision:
+        asked.append(event)
+        return Decision(True, by="test prompt")
+
+    shown: list[dict[str, Any]] = []
+    display = Shown(shown)
+    code = await launch(
+        spec, ws, display, backend="docker", prompt=prompt, image_prefix=run_images.image_prefix
+    )
+    assert code == 0, shown[-3:]
+    assert [e["name"] for e in asked] == ["workspace_write"]
+    assert (ws / "note.txt").read_text() == "offline\n"
+    decided = [e for e in shown if e["type"] == "approval_decided"]
+    assert [(e["decision"], e["by"]) for e in decided] == [("approved", "test prompt")]
+    assert leftovers(spec.run_id) == []
