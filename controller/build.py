@@ -20,16 +20,15 @@ prints exactly this, and the reconciler applies exactly this.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from controller import _pod
 from controller.crd.models import AgentRun, SkillSpec
+from controller.netpol import network_policy
 from controller.policy import ControllerConfig, check_rbac
 from controller.runspec import ResolvedSkill, Translation, translate
 from runtime.keys import CONTROL_TOKEN_SECRET, RunKeys
@@ -69,7 +68,6 @@ AGENT_BLANK_ENV = (
     "KUBERNETES_PORT_443_TCP_PORT",
     "KUBERNETES_PORT_443_TCP_ADDR",
 )
-DNS_PODS = {"k8s-app": "kube-dns"}
 CONTROL_CONTAINER = "podium-control"
 CONTROL_TOKEN_ENV = "PODIUM_CONTROL_TOKEN"  # noqa: S105 (a variable's name; runtime.control's)
 MIN_TOKEN_SECONDS = 600  # the TokenRequest API's floor
@@ -303,61 +301,6 @@ def _rewrite_env(
     return out
 
 
-def _network_policy(run: AgentRun, tr: Translation, config: ControllerConfig) -> dict[str, Any]:
-    np = config.networkPolicy
-    ports = set(np.modelPorts)
-    peers: list[dict[str, Any]] = [
-        {"ipBlock": {"cidr": c, **({"except": np.modelExceptCIDRs} if c == "0.0.0.0/0" else {})}}
-        for c in np.modelCIDRs
-    ]
-    if run.spec.model.baseURL:
-        url = urlsplit(run.spec.model.baseURL)
-        if url.port:
-            ports.add(url.port)
-        elif url.scheme == "http":
-            ports.add(80)
-        try:
-            address = ipaddress.ip_address(url.hostname or "")
-            peers.append({"ipBlock": {"cidr": f"{address}/{address.max_prefixlen}"}})
-        except ValueError:
-            pass
-    egress: list[dict[str, Any]] = [
-        {
-            "to": [
-                {"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
-            ],
-            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-        },
-        {"to": peers, "ports": [{"protocol": "TCP", "port": p} for p in sorted(ports)]},
-    ]
-    if any(s.cluster_facing for s in tr.skills) and np.apiServerCIDRs:
-        egress.append(
-            {
-                "to": [{"ipBlock": {"cidr": c}} for c in np.apiServerCIDRs],
-                "ports": [{"protocol": "TCP", "port": p} for p in np.apiServerPorts],
-            }
-        )
-    # The one way in: the controller's pods, to the control service's port.
-    controller = {
-        "namespaceSelector": {
-            "matchLabels": {"kubernetes.io/metadata.name": np.controllerNamespace}
-        },
-        "podSelector": {"matchLabels": dict(np.controllerPodLabels)},
-    }
-    ingress = [{"from": [controller], "ports": [{"protocol": "TCP", "port": config.controlPort}]}]
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": _meta(run, _pod.pod_name(tr.spec), run.namespace),
-        "spec": {
-            "podSelector": {"matchLabels": {"podium.dev/run": run.name}},
-            "policyTypes": ["Ingress", "Egress"],
-            "ingress": ingress,
-            "egress": egress,
-        },
-    }
-
-
 def _config_map(run: AgentRun, tr: Translation, pod: dict[str, Any]) -> dict[str, Any]:
     # runtime's ConfigMap builder reads config files from disk; a run carries them inline,
     # under the keys the Pod mounts (read back from the Pod, so the two cannot disagree).
@@ -406,7 +349,11 @@ def build(
         translation=tr,
         config_map=_config_map(run, tr, pod),
         job={},
-        network_policy=_network_policy(run, tr, config) if config.networkPolicy.enabled else None,
+        network_policy=(
+            network_policy(_meta(run, _pod.pod_name(tr.spec), run.namespace), run, tr, config)
+            if config.networkPolicy.enabled
+            else None
+        ),
     )
     if mcp is not None and plan.network_policy is not None:
         plan.network_policy["spec"]["egress"] += mcp.egress
