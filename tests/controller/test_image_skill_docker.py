@@ -7,24 +7,19 @@ SERVING health itself, calls its tool, and the AgentRun ends `Succeeded` with th
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from controller.crd.schema import agentrun_crd
-from controller.policy import ControllerConfig
 from runtime.kube import RenderOptions
 from runtime.mock_llm import MockLLMServer
 from runtime.mock_llm.script import Script
 from tests._runs import call
+from tests.controller._docker import build_images, docker_cluster, pod_logs  # noqa: F401
 from tests.controller._k8s import validate_custom
-from tests.controller.conftest import NS, ROOT, Cluster, example, running, until
-from tests.docker.conftest import unavailable
-from tests.kube import FakeKube, Kubelet
-from tests.kube._kubelet import docker_available, pod_summary
+from tests.controller.conftest import Cluster, example, until
+from tests.kube import Kubelet
 
 pytestmark = [
     pytest.mark.anyio,
@@ -42,36 +37,13 @@ SCRIPT: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def image_prefix() -> str:
-    if not docker_available():
-        unavailable("Docker is not available")
-    build = subprocess.run(
-        [str(ROOT / "scripts" / "build-images.sh"), "agent", "typescript-skill"],
-        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
-    if build.returncode != 0:
-        pytest.fail(f"scripts/build-images.sh failed:\n{build.stderr[-4000:]}")
-    return os.environ.get("IMAGE_PREFIX", RenderOptions.image_prefix)
-
-
-@pytest.fixture
-async def docker_cluster(fake: FakeKube, image_prefix: str) -> AsyncIterator[Cluster]:
-    config = ControllerConfig(apiServer=fake.url, imagePrefix=image_prefix)
-    async with running(fake, config) as controller:
-        yield Cluster(fake, controller, fake.kubeconfig())
-
-
-def _logs(cluster: Cluster) -> str:
-    out: list[str] = []
-    for pod in cluster.fake.list("v1", "Pod", NS):
-        out.append(f"=== {pod['metadata']['name']}: {pod_summary(pod)}")
-        for c in [*pod["spec"].get("initContainers", []), *pod["spec"]["containers"]]:
-            text = cluster.fake.logs.text(NS, pod["metadata"]["name"], c["name"])
-            out.append(f"--- {c['name']}\n{text[-2000:]}")
-    return "\n".join(out)
+    """The images the Pod names, built from this checkout."""
+    return build_images("agent", "typescript-skill")
 
 
 async def test_an_image_only_skill_runs_its_own_entrypoint_in_the_job(
-    docker_cluster: Cluster, image_prefix: str
+    docker_cluster: Cluster,  # noqa: F811 (the shared fixture, imported above)
+    image_prefix: str,
 ) -> None:
     cluster, fake = docker_cluster, docker_cluster.fake
     image = RenderOptions(image_prefix=image_prefix).image("typescript-skill")
@@ -92,7 +64,7 @@ async def test_an_image_only_skill_runs_its_own_entrypoint_in_the_job(
 
         await until(lambda: cluster.phase("ts-run") in ("Succeeded", "Failed"), timeout=240)
         status = cluster.status("ts-run")
-        assert status["phase"] == "Succeeded", (status, cluster.events("ts-run"), _logs(cluster))
+        assert status["phase"] == "Succeeded", (status, cluster.events("ts-run"), pod_logs(cluster))
         assert json.loads(status["output"]) == {"lines": 2, "words": 3, "characters": 14}
         assert status["toolCalls"] == 1
         await until(lambda: cluster.job("ts-run") is None, timeout=30)

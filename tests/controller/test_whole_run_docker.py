@@ -9,23 +9,17 @@ pod list in its output."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from controller.policy import ControllerConfig
-from runtime.kube import RenderOptions
 from runtime.mock_llm import MockLLMServer, RecordedRequest
 from runtime.mock_llm.script import Script
 from tests._runs import call
-from tests.controller.conftest import NS, ROOT, Cluster, example, running, until
-from tests.docker.conftest import unavailable
-from tests.kube import FakeKube, Kubelet
-from tests.kube._kubelet import docker_available, pod_summary
+from tests.controller._docker import build_images, docker_cluster, pod_logs  # noqa: F401
+from tests.controller.conftest import NS, Cluster, example, until
+from tests.kube import Kubelet
 
 pytestmark = [
     pytest.mark.anyio,
@@ -45,39 +39,8 @@ SCRIPT: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def image_prefix() -> str:
-    """The images the Pod names, built from this checkout (scripts/build-images.sh; cached
-    layers make a rebuild quick). IMAGE_PREFIX keeps parallel checkouts' images apart."""
-    if not docker_available():
-        unavailable("Docker is not available")
-    build = subprocess.run(
-        [str(ROOT / "scripts" / "build-images.sh"), *IMAGES],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    if build.returncode != 0:
-        pytest.fail(f"scripts/build-images.sh failed:\n{build.stderr[-4000:]}")
-    return os.environ.get("IMAGE_PREFIX", RenderOptions.image_prefix)
-
-
-@pytest.fixture
-async def docker_cluster(fake: FakeKube, image_prefix: str) -> AsyncIterator[Cluster]:
-    config = ControllerConfig(apiServer=fake.url, imagePrefix=image_prefix)
-    async with running(fake, config) as controller:
-        yield Cluster(fake, controller, fake.kubeconfig())
-
-
-def _logs(cluster: Cluster) -> str:
-    out: list[str] = []
-    for pod in cluster.fake.list("v1", "Pod", NS):
-        out.append(f"=== {pod['metadata']['name']}: {pod_summary(pod)}")
-        spec = pod["spec"]
-        for c in [*spec.get("initContainers", []), *spec["containers"]]:
-            text = cluster.fake.logs.text(NS, pod["metadata"]["name"], c["name"])
-            out.append(f"--- {c['name']}\n{text[-2000:]}")
-    return "\n".join(out)
+    """The images the Pod names, built from this checkout."""
+    return build_images(*IMAGES)
 
 
 def _contents(request: RecordedRequest) -> list[str]:
@@ -85,7 +48,8 @@ def _contents(request: RecordedRequest) -> list[str]:
 
 
 async def test_agentrun_to_succeeded_in_real_containers_with_the_skills_own_token(
-    docker_cluster: Cluster, image_prefix: str
+    docker_cluster: Cluster,  # noqa: F811 (the shared fixture, imported above)
+    image_prefix: str,
 ) -> None:
     cluster, fake = docker_cluster, docker_cluster.fake
     server = MockLLMServer(Script.model_validate(SCRIPT))
@@ -117,7 +81,7 @@ async def test_agentrun_to_succeeded_in_real_containers_with_the_skills_own_toke
         assert status["phase"] == "Succeeded", (
             status,
             cluster.events("docker-run"),
-            _logs(cluster),
+            pod_logs(cluster),
         )
         # the pod list the kubectl skill read with its own token, as the model's last answer
         assert status["output"].strip() == f"Pods here: pod/{pod}", status["output"]
